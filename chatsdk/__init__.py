@@ -1,0 +1,1 @@
+"""chatsdk: an async client for OpenAI-style Chat Completions APIs."""
