@@ -1,0 +1,333 @@
+"""The clients under test, each with the same four operations.
+
+Every adapter reads the content of every chunk it receives and returns the concatenated
+text, which the harness compares with the text the server was asked to send.
+
+* ``chatsdk``: ``chatsdk.AsyncChatClient`` with its defaults.
+* ``openai``: ``openai.AsyncOpenAI(max_retries=0)`` with its defaults (its own ``httpx2``
+  transport; pool ``Limits(max_connections=1000, max_keepalive_connections=100)``).
+* ``floor``: a bare ``httpx.AsyncClient`` + ``httpx_sse.aconnect_sse`` + ``json.loads`` loop,
+  with ``Limits(max_connections=1000, max_keepalive_connections=100)`` (httpx's default of
+  100/20 can hold neither 500 streams nor 50 idle keep-alive connections).
+
+Variants used by the pool study (``--adapters``), not part of the default run:
+
+* ``floor-httpx-defaults``: the floor with httpx's default ``Limits`` (100 / 20 keep-alive).
+* ``floor-limits-N``: the floor with ``Limits(max_connections=N, max_keepalive_connections=N)``.
+* ``floor-fastpool``: the floor on ``fastpool.FastPoolTransport`` (httpcore's pool with a
+  linear request-assignment pass).
+* ``floor-httpcore2``: the floor on httpcore2's connection pool (the pool under openai's
+  ``httpx2``), wrapped as an ``httpx`` transport.
+* ``floor-aiohttp``: the floor on ``httpx_aiohttp.AiohttpTransport``.
+* ``chatsdk-fastpool``, ``chatsdk-httpcore2``, ``chatsdk-aiohttp``: chatsdk given an
+  ``http_client`` on the same transports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+MESSAGES = [{"role": "user", "content": "Write a short poem about streams, please."}]
+TIMEOUT = 120.0
+BIG_LIMITS = {"max_connections": 1000, "max_keepalive_connections": 100}
+
+OnOpen = Callable[[], None]
+
+
+class Adapter:
+    """Base class: subclasses fill in the four operations."""
+
+    name = "?"
+
+    async def open(self, base_url: str) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def buffered(self, model: str) -> str:
+        raise NotImplementedError
+
+    async def stream_text(self, model: str) -> str:
+        """Read a whole stream; return the concatenated content."""
+        raise NotImplementedError
+
+    async def stream_ttft(self, model: str) -> tuple[float, str]:
+        """Seconds from the call to the first non-empty content delta, and the full text."""
+        raise NotImplementedError
+
+    async def stream_paused(self, model: str, on_first: OnOpen, release: asyncio.Event) -> str:
+        """Open a stream, read up to its first content delta, call ``on_first``, wait for
+        ``release``, then read the rest. Returns the full text."""
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- transports
+
+
+def make_transport(kind: str, limits: dict[str, int]) -> Any:
+    import httpx
+
+    if kind == "default":
+        return httpx.AsyncHTTPTransport(limits=httpx.Limits(**limits))
+    if kind == "fastpool":
+        from fastpool import FastPoolTransport
+
+        return FastPoolTransport(limits=httpx.Limits(**limits))
+    if kind == "httpcore2":
+        from fastpool import Httpcore2Transport
+
+        return Httpcore2Transport(**limits)
+    if kind == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        return AiohttpTransport(limits=httpx.Limits(**limits))
+    raise ValueError(f"unknown transport {kind!r}")
+
+
+# --------------------------------------------------------------------------- floor
+
+
+class FloorAdapter(Adapter):
+    def __init__(
+        self, name: str, limits: dict[str, int] | None = None, transport: str = "default"
+    ) -> None:
+        self.name = name
+        self.limits = BIG_LIMITS if limits is None else limits
+        self.transport = transport
+
+    async def open(self, base_url: str) -> None:
+        import httpx
+        import httpx_sse
+
+        self._aconnect_sse = httpx_sse.aconnect_sse
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"Authorization": "Bearer sk-bench"},
+            timeout=TIMEOUT,
+            transport=make_transport(self.transport, self.limits),
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def buffered(self, model: str) -> str:
+        response = await self.client.post(
+            "/chat/completions", json={"model": model, "messages": MESSAGES}
+        )
+        response.raise_for_status()
+        return json.loads(response.content)["choices"][0]["message"]["content"]
+
+    def _body(self, model: str) -> dict[str, object]:
+        return {"model": model, "messages": MESSAGES, "stream": True}
+
+    async def stream_text(self, model: str) -> str:
+        parts: list[str] = []
+        append = parts.append
+        loads = json.loads
+        async with self._aconnect_sse(
+            self.client, "POST", "/chat/completions", json=self._body(model)
+        ) as source:
+            source.response.raise_for_status()
+            async for sse in source.aiter_sse():
+                data = sse.data
+                if data == "[DONE]":
+                    continue  # read on to the end so the connection goes back to the pool
+                choices = loads(data)["choices"]
+                if choices:
+                    content = choices[0]["delta"].get("content")
+                    if content:
+                        append(content)
+        return "".join(parts)
+
+    async def stream_ttft(self, model: str) -> tuple[float, str]:
+        parts: list[str] = []
+        first = 0.0
+        start = time.perf_counter()
+        async with self._aconnect_sse(
+            self.client, "POST", "/chat/completions", json=self._body(model)
+        ) as source:
+            source.response.raise_for_status()
+            async for sse in source.aiter_sse():
+                data = sse.data
+                if data == "[DONE]":
+                    continue
+                choices = json.loads(data)["choices"]
+                if choices:
+                    content = choices[0]["delta"].get("content")
+                    if content:
+                        if not parts:
+                            first = time.perf_counter() - start
+                        parts.append(content)
+        return first, "".join(parts)
+
+    async def stream_paused(self, model: str, on_first: OnOpen, release: asyncio.Event) -> str:
+        parts: list[str] = []
+        async with self._aconnect_sse(
+            self.client, "POST", "/chat/completions", json=self._body(model)
+        ) as source:
+            source.response.raise_for_status()
+            async for sse in source.aiter_sse():
+                data = sse.data
+                if data == "[DONE]":
+                    continue
+                choices = json.loads(data)["choices"]
+                if choices:
+                    content = choices[0]["delta"].get("content")
+                    if content:
+                        parts.append(content)
+                        if len(parts) == 1:
+                            on_first()
+                            await release.wait()
+        return "".join(parts)
+
+
+# --------------------------------------------------------------------------- SDKs
+
+
+class _SdkAdapter(Adapter):
+    """openai and chatsdk share the ``client.chat.completions.create`` surface."""
+
+    client: Any
+
+    async def buffered(self, model: str) -> str:
+        reply = await self.client.chat.completions.create(model=model, messages=MESSAGES)
+        return reply.choices[0].message.content
+
+    async def stream_text(self, model: str) -> str:
+        parts: list[str] = []
+        append = parts.append
+        stream = await self.client.chat.completions.create(
+            model=model, messages=MESSAGES, stream=True
+        )
+        async with stream:
+            async for chunk in stream:
+                choices = chunk.choices
+                if choices:
+                    content = choices[0].delta.content
+                    if content:
+                        append(content)
+        return "".join(parts)
+
+    async def stream_ttft(self, model: str) -> tuple[float, str]:
+        parts: list[str] = []
+        first = 0.0
+        start = time.perf_counter()
+        stream = await self.client.chat.completions.create(
+            model=model, messages=MESSAGES, stream=True
+        )
+        async with stream:
+            async for chunk in stream:
+                if chunk.choices:
+                    content = chunk.choices[0].delta.content
+                    if content:
+                        if not parts:
+                            first = time.perf_counter() - start
+                        parts.append(content)
+        return first, "".join(parts)
+
+    async def stream_paused(self, model: str, on_first: OnOpen, release: asyncio.Event) -> str:
+        parts: list[str] = []
+        stream = await self.client.chat.completions.create(
+            model=model, messages=MESSAGES, stream=True
+        )
+        async with stream:
+            async for chunk in stream:
+                if chunk.choices:
+                    content = chunk.choices[0].delta.content
+                    if content:
+                        parts.append(content)
+                        if len(parts) == 1:
+                            on_first()
+                            await release.wait()
+        return "".join(parts)
+
+
+class OpenAIAdapter(_SdkAdapter):
+    name = "openai"
+
+    async def open(self, base_url: str) -> None:
+        import openai
+
+        self.client = openai.AsyncOpenAI(
+            api_key="sk-bench", base_url=base_url, max_retries=0, timeout=TIMEOUT
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class ChatsdkAdapter(_SdkAdapter):
+    def __init__(self, name: str = "chatsdk", transport: str | None = None) -> None:
+        self.name = name
+        self.transport = transport
+
+    async def open(self, base_url: str) -> None:
+        import chatsdk
+
+        http_client = None
+        if self.transport is not None:
+            import httpx
+
+            http_client = httpx.AsyncClient(
+                timeout=TIMEOUT, transport=make_transport(self.transport, BIG_LIMITS)
+            )
+        self._http_client = http_client
+        self.client = chatsdk.AsyncChatClient(
+            api_key="sk-bench", base_url=base_url, http_client=http_client
+        )
+        await self.client.__aenter__()
+
+    async def aclose(self) -> None:
+        await self.client.__aexit__(None, None, None)
+        if self._http_client is not None:
+            await self._http_client.aclose()
+
+
+# --------------------------------------------------------------------------- registry
+
+DEFAULT_ADAPTERS = ("chatsdk", "openai", "floor")
+
+# What ``import`` means for each adapter in the import-time figure.
+IMPORTS = {
+    "chatsdk": "import chatsdk",
+    "openai": "import openai",
+    "floor": "import httpx, httpx_sse, anyio",
+}
+
+# A cheap availability probe for each adapter family.
+PROBES = {
+    "chatsdk": "import chatsdk; chatsdk.AsyncChatClient",
+    "openai": "import openai; openai.AsyncOpenAI",
+    "floor": "import httpx, httpx_sse, anyio",
+}
+
+
+def family(name: str) -> str:
+    return name.split("-", 1)[0]
+
+
+def make_adapter(name: str) -> Adapter:
+    if name == "floor":
+        return FloorAdapter(name)
+    if name == "floor-httpx-defaults":
+        return FloorAdapter(name, limits={"max_connections": 100, "max_keepalive_connections": 20})
+    if name.startswith("floor-limits-"):
+        n = int(name.rsplit("-", 1)[1])
+        return FloorAdapter(name, limits={"max_connections": n, "max_keepalive_connections": n})
+    if name in ("floor-fastpool", "floor-httpcore2", "floor-aiohttp"):
+        return FloorAdapter(name, transport=name.split("-", 1)[1])
+    if name == "openai":
+        return OpenAIAdapter()
+    if name == "chatsdk":
+        return ChatsdkAdapter()
+    if name in ("chatsdk-fastpool", "chatsdk-httpcore2", "chatsdk-aiohttp"):
+        return ChatsdkAdapter(name, transport=name.split("-", 1)[1])
+    raise ValueError(f"unknown adapter {name!r}")
+
+
+Runner = Callable[[Adapter], Awaitable[dict[str, float]]]

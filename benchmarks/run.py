@@ -1,0 +1,350 @@
+"""chatsdk benchmark: chatsdk vs openai-python vs a bare httpx + httpx-sse + json loop.
+
+    python benchmarks/run.py                 # full run (a few minutes on 2 cores)
+    python benchmarks/run.py --smoke         # tiny sizes: checks the harness works, no timing value
+    python benchmarks/run.py --only stream_long --repeat 7 --json out.json
+    python benchmarks/run.py --only buffered_c50 \
+        --adapters floor,floor-httpx-defaults,floor-fastpool
+
+A local server runs in its own process; each measurement runs in a fresh client process, and
+the adapters are interleaved across repeats (A B C, A B C, ...). See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import adapters  # noqa: E402
+from client import FIGURES, SIZES  # noqa: E402
+
+ALL_FIGURES = ("import", *FIGURES)
+
+# (figure, metric, unit, lower is better)
+METRICS = {
+    "import": [("import_ms", "ms", True), ("process_ms", "ms", True)],
+    "buffered_c1": [("cpu_us_per_req", "µs", True), ("req_per_s", "req/s", False)],
+    "buffered_c50": [("cpu_us_per_req", "µs", True), ("req_per_s", "req/s", False)],
+    "stream_long": [("cpu_us_per_chunk", "µs", True), ("chunks_per_s", "chunk/s", False)],
+    "stream_many": [("cpu_us_per_chunk", "µs", True), ("chunks_per_s", "chunk/s", False)],
+    "ttft": [("p50_ms", "ms", True), ("p99_ms", "ms", True), ("cpu_us_per_stream", "µs", True)],
+    "rss_paused": [("kib_per_stream", "KiB", True), ("open_ms_per_stream", "ms", True)],
+}
+
+# The issue's targets: (figure, metric, compared with, max ratio chatsdk / that adapter).
+TARGETS = [
+    ("import", "import_ms", "floor", 1.3),
+    ("stream_long", "cpu_us_per_chunk", "floor", 1.2),
+    ("stream_many", "cpu_us_per_chunk", "floor", 1.2),
+    ("ttft", "p50_ms", "floor", 1.2),
+    ("buffered_c50", "cpu_us_per_req", "openai", 1.0),
+    ("rss_paused", "kib_per_stream", "floor", 1.1),
+]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Server:
+    """The benchmark server in its own process; it exits when its stdin closes."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "server.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout=30):
+                self.stop()
+                raise SystemExit("benchmark server did not report its port within 30 s")
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            self.stop()
+            raise SystemExit(f"benchmark server failed to start: {line!r}")
+        self.port = int(line.split()[1])
+        self.pid = self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def probe(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Keep the adapters whose package imports; say why the others were skipped."""
+    ok: list[str] = []
+    skipped: dict[str, str] = {}
+    cache: dict[str, str | None] = {}
+    for name in names:
+        fam = adapters.family(name)
+        if fam not in cache:
+            proc = subprocess.run(
+                [sys.executable, "-c", adapters.PROBES[fam]],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            err = proc.stderr.strip().splitlines()
+            cache[fam] = None if proc.returncode == 0 else (err[-1] if err else "failed")
+        if cache[fam] is None:
+            ok.append(name)
+        else:
+            skipped[name] = str(cache[fam])
+    return ok, skipped
+
+
+def measure_import(name: str) -> dict[str, Any]:
+    stmt = adapters.IMPORTS[adapters.family(name)]
+    code = f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    process = time.perf_counter() - t0
+    return {
+        "figure": "import",
+        "adapter": name,
+        "metrics": {"import_ms": float(proc.stdout) * 1e3, "process_ms": process * 1e3},
+        "wall_s": process,
+        "server_cpu_s": 0.0,
+    }
+
+
+def measure(
+    name: str, figures: list[str], server: Server, size: str, profile: str | None = None
+) -> list[dict[str, Any]]:
+    cmd = [
+        sys.executable,
+        str(HERE / "client.py"),
+        "--adapter",
+        name,
+        "--figures",
+        ",".join(figures),
+        "--port",
+        str(server.port),
+        "--server-pid",
+        str(server.pid),
+        "--size",
+        size,
+    ]
+    if profile:
+        cmd += ["--profile", profile]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        log(proc.stderr)
+        raise SystemExit(f"FAILED: {name} on {','.join(figures)} (exit {proc.returncode})")
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def fmt(value: float) -> str:
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def summarize(samples: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, float]]:
+    out: dict[tuple[str, str, str], dict[str, float]] = {}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for s in samples:
+        groups.setdefault((s["figure"], s["adapter"]), []).append(s)
+    for (figure, adapter), group in groups.items():
+        server_pct = [100 * g["server_cpu_s"] / g["wall_s"] for g in group if g["wall_s"] > 0]
+        for metric, _unit, _lower in METRICS[figure]:
+            values = [g["metrics"][metric] for g in group]
+            out[(figure, metric, adapter)] = {
+                "median": statistics.median(values),
+                "min": min(values),
+                "max": max(values),
+                "n": len(values),
+                "server_cpu_pct": statistics.median(server_pct) if server_pct else 0.0,
+            }
+    return out
+
+
+def render(
+    summary: dict[tuple[str, str, str], dict[str, float]],
+    figures: list[str],
+    names: list[str],
+    skipped: dict[str, str],
+) -> str:
+    lines = [
+        "| figure | metric | adapter | median | min-max | n | server CPU % of wall |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for figure in figures:
+        for metric, unit, _lower in METRICS[figure]:
+            for name in names:
+                row = summary.get((figure, metric, name))
+                if row is None:
+                    continue
+                server = "-" if figure == "import" else f"{row['server_cpu_pct']:.0f}"
+                lines.append(
+                    f"| {figure} | {metric} ({unit}) | {name} | {fmt(row['median'])} | "
+                    f"{fmt(row['min'])}-{fmt(row['max'])} | {row['n']:.0f} | {server} |"
+                )
+    lines += [
+        "",
+        "| figure | metric | chatsdk/floor | chatsdk/openai | target | status |",
+        "|---|---|---:|---:|---|---|",
+    ]
+    targets = {(f, m): (ref, limit) for f, m, ref, limit in TARGETS}
+
+    def ratio(figure: str, metric: str, ref: str) -> float | None:
+        a = summary.get((figure, metric, "chatsdk"))
+        b = summary.get((figure, metric, ref))
+        if a is None or b is None or b["median"] == 0:
+            return None
+        return a["median"] / b["median"]
+
+    for figure in figures:
+        for metric, _unit, lower in METRICS[figure]:
+            vs_floor = ratio(figure, metric, "floor")
+            vs_openai = ratio(figure, metric, "openai")
+            target = status = ""
+            if (figure, metric) in targets:
+                ref, limit = targets[(figure, metric)]
+                target = f"chatsdk/{ref} <= {limit}"
+                got = vs_floor if ref == "floor" else vs_openai
+                if got is None:
+                    status = "not measured"
+                elif got <= limit:
+                    status = "met"
+                else:
+                    status = f"NOT MET (+{(got / limit - 1) * 100:.0f}% over)"
+            elif not lower:
+                target = "(higher is better)"
+            lines.append(
+                f"| {figure} | {metric} | "
+                f"{'-' if vs_floor is None else f'{vs_floor:.2f}'} | "
+                f"{'-' if vs_openai is None else f'{vs_openai:.2f}'} | {target} | {status} |"
+            )
+    if skipped:
+        lines.append("")
+    for name, why in skipped.items():
+        lines.append(f"SKIPPED {name}: {why}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat (for CI)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="FIGURE",
+        help=f"run only these figures (repeatable or comma-separated): {', '.join(ALL_FIGURES)}",
+    )
+    parser.add_argument("--repeat", type=int, help="measurements per adapter (default 5, smoke 1)")
+    parser.add_argument("--import-runs", type=int, help="import timings per adapter (default 9)")
+    parser.add_argument(
+        "--adapters",
+        default=",".join(adapters.DEFAULT_ADAPTERS),
+        help="comma-separated adapters (see benchmarks/adapters.py for the pool-study variants)",
+    )
+    parser.add_argument("--json", metavar="PATH", help="write every sample and the summary here")
+    parser.add_argument("--profile-dir", help="write a cProfile file per measurement here")
+    args = parser.parse_args()
+
+    figures = list(ALL_FIGURES)
+    if args.only:
+        figures = [f for spec in args.only for f in spec.split(",") if f]
+        unknown = [f for f in figures if f not in ALL_FIGURES]
+        if unknown:
+            parser.error(f"unknown figure(s) {unknown}; choose from {', '.join(ALL_FIGURES)}")
+    size = "smoke" if args.smoke else "full"
+    repeat = args.repeat or (1 if args.smoke else 5)
+    import_runs = args.import_runs or (1 if args.smoke else 9)
+
+    requested = [a for a in args.adapters.split(",") if a]
+    for name in requested:
+        adapters.make_adapter(name)  # fail early on a bad name
+    names, skipped = probe(requested)
+    for name, why in skipped.items():
+        log(f"SKIPPED {name}: {why}")
+    if not names:
+        raise SystemExit("no adapter available")
+
+    samples: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    if "import" in figures:
+        for name in names:  # unmeasured: compile and cache bytecode
+            measure_import(name)
+        for _ in range(import_runs):
+            for name in names:
+                samples.append(measure_import(name))
+        log(f"import: {import_runs} runs x {len(names)} adapters")
+
+    net_figures = [f for f in figures if f != "import"]
+    if net_figures:
+        server = Server()
+        log(f"server pid {server.pid} on 127.0.0.1:{server.port}")
+        try:
+            if args.smoke:
+                # One process per adapter runs every figure: the smoke only checks it all works.
+                for name in names:
+                    samples += measure(name, net_figures, server, size)
+            else:
+                for figure in net_figures:
+                    for rep in range(repeat):
+                        for name in names:
+                            prof = None
+                            if args.profile_dir:
+                                os.makedirs(args.profile_dir, exist_ok=True)
+                                prof = os.path.join(args.profile_dir, f"{figure}-{name}-{rep}.prof")
+                            samples += measure(name, [figure], server, size, prof)
+                    log(f"{figure}: {repeat} repeats x {len(names)} adapters")
+        finally:
+            server.stop()
+
+    summary = summarize(samples)
+    print(f"\nsizes ({size}): " + json.dumps({f: SIZES[size][f] for f in net_figures}))
+    print(f"repeats: {repeat}; import runs: {import_runs}; adapters: {', '.join(names)}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
+        f"took {time.perf_counter() - started:.0f} s\n"
+    )
+    print(render(summary, figures, names, skipped))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    "samples": samples,
+                    "skipped": skipped,
+                    "summary": [
+                        {"figure": k[0], "metric": k[1], "adapter": k[2], **v}
+                        for k, v in summary.items()
+                    ],
+                },
+                f,
+                indent=1,
+            )
+
+
+if __name__ == "__main__":
+    main()

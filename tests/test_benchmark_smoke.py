@@ -1,0 +1,46 @@
+"""The benchmark harness runs end to end in its tiny smoke mode (no timing is asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+FIGURES = [
+    "import",
+    "buffered_c1",
+    "buffered_c50",
+    "stream_long",
+    "stream_many",
+    "ttft",
+    "rss_paused",
+]
+
+
+def test_benchmark_smoke() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in proc.stdout.splitlines()
+        if line.startswith("| ")
+    ]
+    seen = {(row[0], row[2]) for row in rows if len(row) == 7}
+    adapters = ["chatsdk", "floor"]
+    try:
+        import openai  # noqa: F401
+    except ImportError:
+        assert "SKIPPED openai" in proc.stdout
+    else:
+        adapters.append("openai")
+    for figure in FIGURES:
+        for adapter in adapters:
+            assert (figure, adapter) in seen, f"no {figure} row for {adapter}:\n{proc.stdout}"
+    # The ratio table has a row per figure too.
+    assert {row[0] for row in rows if len(row) == 6} >= set(FIGURES)
