@@ -1,0 +1,87 @@
+"""Fault injection settings for the local server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["MAX_STALL", "Faults", "FaultsSpec", "resolve_faults"]
+
+# A stall never outlives this many seconds, so a forgotten stall cannot hang a test run.
+MAX_STALL = 60.0
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What to break in a response. Every field is off by default; combine freely.
+
+    Chunk counts (``*_after``) count ``data:`` events of a stream, the first (role) chunk
+    included; ``0`` means right after the headers. A count past the last chunk fires just
+    before ``data: [DONE]``. Example::
+
+        Faults(status=429, retry_after=1, times=2)   # the first two requests get a 429
+        Faults(delay=0.01, disconnect_after=3)       # slow stream that breaks after 3 chunks
+    """
+
+    # Seconds to wait before each stream chunk (before the whole body when not streaming).
+    delay: float = 0.0
+    # Answer with this HTTP status and a JSON error body instead of a completion.
+    status: int | None = None
+    # With `status`: the Retry-After header (seconds, or any string such as an HTTP date).
+    retry_after: float | str | None = None
+    # Overrides for the error body of `status` and `error_after` (defaults depend on the fault).
+    error_message: str | None = None
+    error_type: str | None = None
+    error_code: str | None = None
+    # Close the connection after this many chunks: no finish_reason, no [DONE].
+    # Without streaming: send the headers and half the body, then close.
+    disconnect_after: int | None = None
+    # Send `data: {"error": {...}}` after this many chunks, then end the stream (no [DONE]).
+    error_after: int | None = None
+    # Send `data: {not json` after this many chunks, then carry on with the stream.
+    malformed_after: int | None = None
+    # Send `: keep-alive` comments between chunks.
+    keepalive: bool = False
+    # After this many chunks go silent (connection open) for `stall_for` seconds, then carry on.
+    # Without streaming: the headers are sent, then the body waits.
+    stall_after: int | None = None
+    stall_for: float = MAX_STALL
+    # During a stall, send a `: ping` comment every this many seconds.
+    stall_ping: float | None = None
+    # Apply these faults only to the first `times` chat requests (by request index).
+    times: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("delay", "stall_for"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"Faults.{name} must be >= 0")
+        for name in ("disconnect_after", "error_after", "malformed_after", "stall_after", "times"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"Faults.{name} must be >= 0 or None")
+        if self.status is not None and not 100 <= self.status <= 599:
+            raise ValueError("Faults.status must be an HTTP status code (100-599)")
+        if self.stall_ping is not None and self.stall_ping <= 0:
+            raise ValueError("Faults.stall_ping must be > 0 or None")
+
+    @property
+    def stall_seconds(self) -> float:
+        return min(self.stall_for, MAX_STALL)
+
+
+# Server-wide faults: one Faults for every request, or a function (request index, parsed body)
+# -> Faults | None, called once per chat request, for per-request (e.g. seeded random) faults.
+FaultsSpec = Faults | Callable[[int, Any], Faults | None] | None
+
+
+def resolve_faults(spec: FaultsSpec, index: int, body: Any) -> Faults | None:
+    """The faults for the chat request number *index* (0-based), or None."""
+    faults = spec(index, body) if callable(spec) else spec
+    if faults is None:
+        return None
+    if not isinstance(faults, Faults):
+        raise TypeError(f"the faults function returned {faults!r}, expected Faults or None")
+    if faults.times is not None and index >= faults.times:
+        return None
+    return faults

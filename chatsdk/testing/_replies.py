@@ -1,0 +1,203 @@
+"""What the local server answers: reply objects, reply sources and the token rule."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ECHO_PREFIX",
+    "Reply",
+    "ReplyLike",
+    "RepliesExhausted",
+    "ReplySource",
+    "ReplySpec",
+    "ToolCallReply",
+    "count_tokens",
+    "echo_reply",
+    "split_pieces",
+]
+
+# The default reply says plainly where it comes from, so nobody mistakes a test run for a model.
+ECHO_PREFIX = "(chatsdk local test server) You said: "
+
+# Ideographs, kana, hangul, full-width forms and the CJK extension planes: scripts written without
+# spaces. Each such character is its own piece, so CJK text streams in several chunks too.
+_CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f"
+# A piece is a word with its leading whitespace, or one CJK character with its leading whitespace;
+# trailing whitespace is a piece of its own. Joining the pieces gives back the text exactly.
+_PIECE = re.compile(rf"\s*(?:[{_CJK}]|[^\s{_CJK}]+)|\s+")
+
+
+def split_pieces(text: str) -> list[str]:
+    """Split *text* into stream pieces; ``"".join(split_pieces(t)) == t`` always holds.
+
+    >>> split_pieces("Hello big world")
+    ['Hello', ' big', ' world']
+    >>> split_pieces("你好 🙂")
+    ['你', '好', ' 🙂']
+    """
+    return _PIECE.findall(text)
+
+
+def count_tokens(text: str) -> int:
+    """The server's token rule: one token per piece of :func:`split_pieces`."""
+    return len(split_pieces(text))
+
+
+@dataclass(frozen=True)
+class ToolCallReply:
+    """A reply that calls a function tool instead of answering with text.
+
+    ``arguments`` may be a JSON string or a mapping (encoded with ``json.dumps``)::
+
+        ToolCallReply("get_weather", {"city": "Paris"})
+    """
+
+    name: str
+    arguments: str | Mapping[str, Any] = "{}"
+    id: str | None = None
+
+    @property
+    def arguments_json(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A full reply: optional reasoning (DeepSeek-style ``reasoning_content``), text, tool calls.
+
+    ``Reply("hi")`` is the same as the plain string ``"hi"``. With tool calls and no content the
+    message's ``content`` is ``null``::
+
+        Reply(reasoning_content="Let me think.", content="42")
+        Reply(tool_calls=[ToolCallReply("add", {"a": 1, "b": 2})])
+    """
+
+    content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: Sequence[ToolCallReply] = field(default_factory=tuple)
+
+
+# One reply item: a string, a Reply, a ToolCallReply, or a dict spelling either of the last two
+# ({"name", "arguments"[, "id"]} is a tool call; {"content", "reasoning_content", "tool_calls"}
+# is a Reply).
+ReplyLike = str | Reply | ToolCallReply | Mapping[str, Any]
+ReplyFunction = Callable[[list[Any]], ReplyLike | Awaitable[ReplyLike]]
+# What `serve(replies=...)` accepts: None (echo), one reply used for every request, a list
+# consumed in order, any iterator (e.g. itertools.cycle) or a function of the messages.
+ReplySpec = (
+    str | Reply | ToolCallReply | Sequence[ReplyLike] | Iterator[ReplyLike] | ReplyFunction | None
+)
+
+
+class RepliesExhausted(Exception):
+    """Raised inside the server when a scripted list of replies has run out."""
+
+
+def to_reply(item: ReplyLike) -> Reply:
+    """Normalise one reply item into a :class:`Reply`."""
+    if isinstance(item, Reply):
+        return item
+    if isinstance(item, str):
+        return Reply(content=item)
+    if isinstance(item, ToolCallReply):
+        return Reply(tool_calls=(item,))
+    if isinstance(item, Mapping):
+        if "name" in item:
+            return Reply(tool_calls=(_tool_call_from_mapping(item),))
+        calls = tuple(
+            c if isinstance(c, ToolCallReply) else _tool_call_from_mapping(c)
+            for c in item.get("tool_calls") or ()
+        )
+        return Reply(
+            content=item.get("content"),
+            reasoning_content=item.get("reasoning_content"),
+            tool_calls=calls,
+        )
+    raise TypeError(f"cannot use {type(item).__name__} as a reply; use str, Reply or ToolCallReply")
+
+
+def _tool_call_from_mapping(m: Mapping[str, Any]) -> ToolCallReply:
+    return ToolCallReply(name=m["name"], arguments=m.get("arguments", "{}"), id=m.get("id"))
+
+
+def message_text(message: Any) -> str:
+    """The text of a request message: string content, or the text parts of a content list."""
+    if not isinstance(message, Mapping):
+        return ""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            p["text"] for p in content
+            if isinstance(p, Mapping) and isinstance(p.get("text"), str)
+        )
+    return ""
+
+
+def echo_reply(messages: list[Any]) -> str:
+    """The default reply: the last user message, announced as coming from the test server."""
+    for message in reversed(messages):
+        if isinstance(message, Mapping) and message.get("role") == "user":
+            return ECHO_PREFIX + message_text(message)
+    return "(chatsdk local test server) No user message received."
+
+
+class ReplySource:
+    """Turns a :data:`ReplySpec` into one :class:`Reply` per request (called on the server loop)."""
+
+    def __init__(self, spec: ReplySpec = None) -> None:
+        self._function: ReplyFunction | None = None
+        self._iterator: Iterator[ReplyLike] | None = None
+        self._fixed: Reply | None = None
+        self._given = 0
+        self._served = 0
+        if spec is None:
+            self._function = echo_reply
+        elif isinstance(spec, (str, Reply, ToolCallReply)):
+            self._fixed = to_reply(spec)
+        elif isinstance(spec, Mapping):
+            self._fixed = to_reply(spec)
+        elif isinstance(spec, Sequence):
+            items = [to_reply(i) for i in spec]  # fail early on a bad item
+            self._given = len(items)
+            self._iterator = iter(items)
+        elif isinstance(spec, Iterator):
+            self._given = -1
+            self._iterator = spec
+        elif callable(spec):
+            self._function = spec
+        elif isinstance(spec, Iterable):
+            items = [to_reply(i) for i in spec]
+            self._given = len(items)
+            self._iterator = iter(items)
+        else:
+            raise TypeError(f"unsupported replies: {spec!r}")
+
+    async def next(self, messages: list[Any]) -> Reply:
+        self._served += 1
+        if self._fixed is not None:
+            return self._fixed
+        if self._iterator is not None:
+            try:
+                return to_reply(next(self._iterator))
+            except StopIteration:
+                given = "the iterator" if self._given < 0 else f"{self._given} given"
+                raise RepliesExhausted(
+                    f"chatsdk.testing: the scripted replies are exhausted ({given}; this is "
+                    f"reply {self._served}). Pass more replies, or itertools.cycle([...]) to "
+                    "repeat them."
+                ) from None
+        assert self._function is not None
+        result = self._function(messages)
+        if inspect.isawaitable(result):
+            result = await result
+        return to_reply(result)

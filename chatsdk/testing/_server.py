@@ -1,0 +1,289 @@
+"""Running the ASGI app under uvicorn in a background thread, and the blocking `run`."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import threading
+from types import TracebackType
+from typing import Any
+
+import anyio.to_thread
+
+from ._app import DEFAULT_MODELS, ChatApp, RecordedRequest, install_log_filter
+from ._faults import FaultsSpec
+from ._replies import ReplySource, ReplySpec
+
+__all__ = ["LocalServer", "run", "serve"]
+
+# Bounded waits, so a broken server fails a test instead of hanging it.
+STARTUP_TIMEOUT = 10.0  # seconds for the thread to bind and listen
+JOIN_TIMEOUT = 10.0  # seconds for the thread to finish after stop()
+# Open responses get this long to end after stop(); delays and stalls end at once, so this only
+# covers responses still being written. Then their tasks are cancelled.
+SHUTDOWN_GRACE = 1.0
+
+
+class LocalServer:
+    """A local OpenAI-compatible Chat Completions server for tests.
+
+    It runs uvicorn on its own asyncio loop in a background thread, so it works from tests under
+    asyncio and trio alike, and from plain synchronous code::
+
+        async with LocalServer(replies=["Hi!"]) as server:
+            ...  # POST f"{server.base_url}/chat/completions"
+
+        with LocalServer() as server:  # or server.start() ... server.stop()
+            print(server.base_url)
+
+    Attributes: ``base_url`` (``http://127.0.0.1:PORT/v1``), ``port``, ``requests`` (every
+    :class:`RecordedRequest`, in arrival order). ``faults`` and ``replies`` may be reassigned
+    while the server runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        replies: ReplySpec = None,
+        faults: FaultsSpec = None,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        models: tuple[str, ...] = DEFAULT_MODELS,
+    ) -> None:
+        self.host = host
+        self.api_key = api_key
+        self._requested_port = port
+        self._port: int | None = None
+        self._app = ChatApp(replies=replies, faults=faults, api_key=api_key, models=models)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    # --- public state -------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the server is not running; use start() or a with block")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The server root, e.g. ``http://127.0.0.1:8000``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What to give a client as its base URL, e.g. ``http://127.0.0.1:8000/v1``."""
+        return self.url + "/v1"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self._app.requests
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        """The recorded requests to the chat completions route."""
+        return [r for r in self._app.requests if r.path.endswith("/chat/completions")]
+
+    @property
+    def faults(self) -> FaultsSpec:
+        return self._app.faults
+
+    @faults.setter
+    def faults(self, value: FaultsSpec) -> None:
+        self._app.faults = value
+
+    def set_replies(self, replies: ReplySpec) -> None:
+        """Replace what the server answers from the next request on."""
+        self._app.replies = ReplySource(replies)
+
+    def client(self, **kwargs: Any) -> Any:
+        """A ``chatsdk.AsyncChatClient`` pointed at this server (keyword arguments pass through).
+
+        ::
+
+            async with chatsdk.testing.serve() as server:
+                async with server.client(max_retries=0) as client:
+                    ...
+        """
+        chatsdk = importlib.import_module("chatsdk")  # late: the core never imports this package
+        kwargs.setdefault("api_key", self.api_key or "test")
+        kwargs.setdefault("base_url", self.base_url)
+        return chatsdk.AsyncChatClient(**kwargs)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> LocalServer:
+        """Start serving in a background thread; returns once the socket listens."""
+        if self._thread is not None:
+            raise RuntimeError("the server is already started")
+        install_log_filter()
+        self._ready.clear()
+        self._error = None
+        self._thread = threading.Thread(
+            target=self._thread_main, name="chatsdk-testing-server", daemon=True
+        )
+        self._thread.start()
+        if not self._ready.wait(STARTUP_TIMEOUT):
+            raise RuntimeError(f"the local server did not start within {STARTUP_TIMEOUT} s")
+        if self._error is not None:
+            self._thread.join(JOIN_TIMEOUT)
+            self._thread = None
+            raise RuntimeError(f"the local server failed to start: {self._error!r}") from (
+                self._error
+            )
+        return self
+
+    def stop(self) -> None:
+        """Stop the server: ends stalls and delays, closes connections, joins the thread."""
+        thread, loop = self._thread, self._loop
+        if thread is None:
+            return
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._begin_shutdown)
+            except RuntimeError:
+                pass  # the loop has just closed by itself
+        thread.join(JOIN_TIMEOUT)
+        if thread.is_alive():
+            raise RuntimeError(f"the local server did not stop within {JOIN_TIMEOUT} s")
+        self._thread = None
+        self._port = None
+
+    def _begin_shutdown(self) -> None:
+        self._app.close_streams()
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:
+            self._error = exc  # start() re-raises it in the caller's thread
+        finally:
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        import uvicorn  # the optional dependency `chatsdk[server]`
+
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        config = uvicorn.Config(
+            self._app,
+            host=self.host,
+            port=self._requested_port,
+            http="h11",  # one HTTP implementation everywhere, so fault behaviour is the same
+            ws="none",
+            lifespan="off",
+            log_level="warning",
+            log_config=None,  # leave the host program's logging setup alone
+            access_log=False,
+            timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
+        )
+        config.load()
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        await server.startup()
+        self._port = server.servers[0].sockets[0].getsockname()[1]
+        self._ready.set()
+        await self._stop_event.wait()
+        await self._shutdown(server)
+
+    @staticmethod
+    async def _shutdown(server: Any) -> None:
+        """uvicorn's shutdown without its fixed 0.1 s sleeps (they add up over a test suite)."""
+        for listener in server.servers:
+            listener.close()
+        state = server.server_state
+        for connection in list(state.connections):
+            connection.shutdown()
+        if state.tasks:
+            await asyncio.wait(list(state.tasks), timeout=SHUTDOWN_GRACE)
+        for task in list(state.tasks):
+            task.cancel()
+        for connection in list(state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.close()
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(s.wait_closed() for s in server.servers)), SHUTDOWN_GRACE
+            )
+        except asyncio.TimeoutError:
+            pass
+
+    # --- context managers ---------------------------------------------------------------
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> LocalServer:
+        return await anyio.to_thread.run_sync(self.start)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await anyio.to_thread.run_sync(self.stop)
+
+
+def serve(
+    *,
+    replies: ReplySpec = None,
+    faults: FaultsSpec = None,
+    api_key: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    models: tuple[str, ...] = DEFAULT_MODELS,
+) -> LocalServer:
+    """A local server to use as ``async with`` (or ``with``); it starts on entry.
+
+    ::
+
+        async with chatsdk.testing.serve(replies=["Hello!"]) as server:
+            r = await httpx.AsyncClient().post(f"{server.base_url}/chat/completions", json=...)
+            assert server.requests[0].body["model"] == "m"
+    """
+    return LocalServer(
+        replies=replies, faults=faults, api_key=api_key, host=host, port=port, models=models
+    )
+
+
+def run(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    *,
+    replies: ReplySpec = None,
+    faults: FaultsSpec = None,
+    models: tuple[str, ...] = DEFAULT_MODELS,
+) -> None:
+    """Serve in the foreground until Ctrl-C, printing the base URL first (``chatsdk serve``)."""
+    server = LocalServer(
+        replies=replies, faults=faults, api_key=api_key, host=host, port=port, models=models
+    )
+    server.start()
+    print(f"chatsdk local test server listening on {server.base_url}", flush=True)
+    stopped = threading.Event()
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
