@@ -1,0 +1,228 @@
+"""Folding stream chunks into one ``chat.completion`` reply. Pure: dicts in, a dict out.
+
+Example::
+
+    acc = ChunkAccumulator()
+    for payload in decoded_chunks:
+        acc.add(payload)
+    acc.result()["choices"][0]["message"]["content"]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ChunkAccumulator"]
+
+# Fields of a chunk that describe the chunk itself, not the reply they build.
+_CHUNK_ONLY_FIELDS = frozenset({"choices", "object", "usage"})
+
+# Delta fields whose pieces are concatenated, in the order they arrive.
+_TEXT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
+
+
+class _ToolCallState:
+    __slots__ = ("arguments", "fields", "function_fields")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, Any] = {}
+        self.function_fields: dict[str, Any] = {}
+        self.arguments: list[str] = []
+
+    def add(self, delta: dict[str, Any]) -> None:
+        for key, value in delta.items():
+            if key == "index" or value is None or value == "":
+                continue
+            if key == "function":
+                if isinstance(value, dict):
+                    self._add_function(value)
+            elif key not in self.fields:
+                # id and type come once; servers that repeat them send the same value again.
+                self.fields[key] = value
+
+    def _add_function(self, function: dict[str, Any]) -> None:
+        for key, value in function.items():
+            if key == "arguments":
+                if value:
+                    self.arguments.append(value if isinstance(value, str) else str(value))
+            elif value is not None and value != "" and key not in self.function_fields:
+                self.function_fields[key] = value
+
+    def result(self, index: int) -> dict[str, Any]:
+        call: dict[str, Any] = {"index": index, "id": self.fields.get("id", "")}
+        call["type"] = self.fields.get("type", "function")
+        call.update((k, v) for k, v in self.fields.items() if k not in call)
+        function = {"name": self.function_fields.get("name", "")}
+        function.update(self.function_fields)
+        function["arguments"] = "".join(self.arguments)
+        call["function"] = function
+        return call
+
+
+class _ChoiceState:
+    __slots__ = ("extra", "finish_reason", "logprobs", "role", "texts", "tool_calls")
+
+    def __init__(self) -> None:
+        self.role: str | None = None
+        self.texts: dict[str, list[str]] = {}
+        self.tool_calls: list[_ToolCallState] = []
+        self.finish_reason: str | None = None
+        self.logprobs: dict[str, Any] | None = None
+        self.extra: dict[str, Any] = {}
+
+    def add_tool_calls(self, deltas: list[Any]) -> None:
+        calls = self.tool_calls
+        for delta in deltas:
+            if not isinstance(delta, dict):
+                continue
+            index = delta.get("index")
+            if not isinstance(index, int) or index < 0:
+                index = self._index_without_position(delta.get("id"))
+            while len(calls) <= index:
+                calls.append(_ToolCallState())
+            calls[index].add(delta)
+
+    def _index_without_position(self, call_id: Any) -> int:
+        # A delta without an index continues the call it names by id, or else the latest call;
+        # a new id starts a new call.
+        calls = self.tool_calls
+        if call_id:
+            for position, call in enumerate(calls):
+                if call.fields.get("id") == call_id:
+                    return position
+            return len(calls)
+        return max(len(calls) - 1, 0)
+
+    def add_logprobs(self, logprobs: dict[str, Any]) -> None:
+        if self.logprobs is None:
+            self.logprobs = {}
+        for key, value in logprobs.items():
+            if isinstance(value, list):
+                self.logprobs.setdefault(key, []).extend(value)
+            else:
+                self.logprobs[key] = value
+
+    def result(self, index: int) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": self.role or "assistant"}
+        content = self.texts.get("content")
+        message["content"] = "".join(content) if content is not None else None
+        for field in _TEXT_FIELDS[1:]:
+            pieces = self.texts.get(field)
+            if pieces is not None:
+                message[field] = "".join(pieces)
+        message.update(self.extra)
+        if self.tool_calls:
+            message["tool_calls"] = [
+                call.result(position) for position, call in enumerate(self.tool_calls)
+            ]
+        return {
+            "index": index,
+            "message": message,
+            "finish_reason": self.finish_reason,
+            "logprobs": self.logprobs,
+        }
+
+
+class ChunkAccumulator:
+    """Accumulates decoded chunks into a ``chat.completion`` dict.
+
+    Choices are kept by ``index`` in whatever order they interleave; content, reasoning and refusal
+    pieces are concatenated; tool-call pieces are merged by index with ``id`` and ``name`` taken
+    once and ``arguments`` concatenated; usage is taken from a usage-only chunk or from a choice.
+    """
+
+    __slots__ = ("_choices", "_errored", "_fields", "_usage", "has_output")
+
+    def __init__(self) -> None:
+        self._choices: dict[int, _ChoiceState] = {}
+        self._fields: dict[str, Any] = {}
+        self._usage: Any = None
+        self._errored = False
+        #: True once any chunk carried content, reasoning or a tool call: the point after which a
+        #: broken stream can no longer be retried without repeating output.
+        self.has_output = False
+
+    def add(self, chunk: dict[str, Any]) -> None:
+        """Fold one decoded ``chat.completion.chunk`` object in."""
+        fields = self._fields
+        for key, value in chunk.items():
+            if value is not None and key not in _CHUNK_ONLY_FIELDS:
+                fields[key] = value
+        usage = chunk.get("usage")
+        if usage:
+            self._usage = usage
+        choices = chunk.get("choices")
+        if not choices:
+            return
+        for choice in choices:
+            index = choice.get("index", 0)
+            state = self._choices.get(index)
+            if state is None:
+                state = self._choices[index] = _ChoiceState()
+            delta = choice.get("delta") or choice.get("message")
+            if delta:
+                self._add_delta(state, delta)
+            finish_reason = choice.get("finish_reason")
+            if finish_reason is not None:
+                state.finish_reason = finish_reason
+                if finish_reason == "error":
+                    self._errored = True
+            logprobs = choice.get("logprobs")
+            if logprobs:
+                state.add_logprobs(logprobs)
+            if choice.get("usage"):
+                self._usage = choice["usage"]
+
+    def _add_delta(self, state: _ChoiceState, delta: dict[str, Any]) -> None:
+        texts = state.texts
+        for key, value in delta.items():
+            if value is None:
+                continue
+            if key == "content" or key in _TEXT_FIELDS:
+                if isinstance(value, str):
+                    texts.setdefault(key, []).append(value)
+                    if value:
+                        self.has_output = True
+                else:
+                    state.extra[key] = value
+            elif key == "role":
+                if state.role is None and value:
+                    state.role = value
+            elif key == "tool_calls":
+                if value:
+                    state.add_tool_calls(value)
+                    self.has_output = True
+            else:
+                state.extra[key] = value
+
+    @property
+    def errored(self) -> bool:
+        """True once a choice finished with ``finish_reason: "error"``."""
+        return self._errored
+
+    def is_complete(self) -> bool:
+        """True when at least one choice was seen and every choice seen has a finish_reason."""
+        return bool(self._choices) and all(
+            state.finish_reason is not None for state in self._choices.values()
+        )
+
+    def text(self, index: int = 0) -> str:
+        """The content received so far for choice ``index``."""
+        state = self._choices.get(index)
+        if state is None:
+            return ""
+        return "".join(state.texts.get("content", ()))
+
+    def result(self) -> dict[str, Any]:
+        """The accumulated reply as a ``chat.completion`` object."""
+        reply: dict[str, Any] = {
+            "id": self._fields.get("id", ""),
+            "object": "chat.completion",
+            "created": self._fields.get("created", 0),
+            "model": self._fields.get("model", ""),
+        }
+        reply.update((k, v) for k, v in self._fields.items() if k not in reply)
+        reply["choices"] = [self._choices[i].result(i) for i in sorted(self._choices)]
+        if self._usage is not None:
+            reply["usage"] = self._usage
+        return reply

@@ -1,0 +1,310 @@
+"""The exceptions chatsdk raises, and the one place where foreign ones are translated.
+
+Every error chatsdk raises is an :class:`APIError`::
+
+    APIError
+    ├── APIConnectionError            the request never got a usable HTTP reply
+    │   └── APITimeoutError           a timeout, an idle stream or a passed deadline
+    ├── APIStatusError                the server answered 4xx/5xx (``status_code`` on the instance)
+    │   ├── BadRequestError           400
+    │   ├── AuthenticationError       401
+    │   ├── PermissionDeniedError     403
+    │   ├── NotFoundError             404
+    │   ├── ConflictError             409
+    │   ├── UnprocessableEntityError  422
+    │   ├── RateLimitError            429
+    │   └── InternalServerError       >= 500
+    └── StreamError                   a stream broke: an error event, bad data, or an early end
+
+httpx, httpx-sse and json exceptions never escape: :func:`translate_transport_error` turns them into
+the classes above, chaining the original as ``__cause__``.
+
+Example::
+
+    try:
+        reply = await client.chat.completions.create(model="m", messages=messages)
+    except chatsdk.RateLimitError as exc:
+        print("slow down:", exc.message, "after", exc.attempts, "attempts")
+    except chatsdk.APIStatusError as exc:
+        print(exc.status_code, exc.type, exc.param, exc.message)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "StreamError",
+    "UnprocessableEntityError",
+]
+
+# A status error's message quotes at most this much of a body that is not JSON (an HTML error page,
+# a proxy's plain text), so that the message stays readable in a log line.
+BODY_QUOTE_LIMIT = 500
+
+
+class APIError(Exception):
+    """Base class of every error chatsdk raises.
+
+    ``message`` is the human-readable text; ``attempts`` is how many times the request was sent
+    before this error was raised (1 when it was not retried); ``partial_text`` is the content a
+    stream delivered before it failed (empty for buffered requests).
+    """
+
+    message: str
+    attempts: int
+    partial_text: str
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.attempts = 1
+        self.partial_text = ""
+
+    def __str__(self) -> str:
+        if self.attempts > 1:
+            return f"{self.message} (after {self.attempts} attempts)"
+        return self.message
+
+
+class APIConnectionError(APIError):
+    """The request could not be sent or its reply could not be read (DNS, refused, reset, TLS)."""
+
+    def __init__(self, message: str = "Connection error.") -> None:
+        super().__init__(message)
+
+
+class APITimeoutError(APIConnectionError):
+    """A timeout fired: connecting, reading, the idle gap between stream events, or the deadline."""
+
+    def __init__(self, message: str = "Request timed out.") -> None:
+        super().__init__(message)
+
+
+class APIStatusError(APIError):
+    """The server answered with a 4xx or 5xx status.
+
+    The fields of the API's ``{"error": {...}}`` body are on the instance: ``type``, ``param`` and
+    ``code`` (``None`` where the server did not send them); ``body`` is the parsed JSON (or the raw
+    text when it was not JSON), and ``request_id`` the ``x-request-id`` header.
+    """
+
+    status_code: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        type: str | None = None,
+        param: str | None = None,
+        code: str | int | None = None,
+        body: object = None,
+        request_id: str | None = None,
+        headers: httpx.Headers | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.type = type
+        self.param = param
+        self.code = code
+        self.body = body
+        self.request_id = request_id
+        self.headers = headers if headers is not None else httpx.Headers()
+
+    def __str__(self) -> str:
+        text = f"Error code: {self.status_code} - {super().__str__()}"
+        if self.request_id:
+            text += f" [request id {self.request_id}]"
+        return text
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was malformed; ``param`` names the offending parameter when known."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this model or resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such model or path (check ``base_url`` and ``model``)."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the server's state; it is retried."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the body was well-formed but its values were refused."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests or tokens; retried with backoff, honouring ``Retry-After``."""
+
+
+class InternalServerError(APIStatusError):
+    """A 5xx status: the server failed; retried."""
+
+
+class StreamError(APIError):
+    """A stream broke after it started: an error event, undecodable data, or an early end.
+
+    ``type`` and ``code`` come from the error event when the server sent one; ``partial_text`` is
+    the content of choice 0 received before the error, so nothing already shown is lost.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type: str | None = None,
+        code: str | int | None = None,
+        param: str | None = None,
+        body: object = None,
+        partial_text: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.type = type
+        self.code = code
+        self.param = param
+        self.body = body
+        self.partial_text = partial_text
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The exception class for an HTTP error status."""
+    if status_code >= 500:
+        return InternalServerError
+    return _STATUS_CLASSES.get(status_code, APIStatusError)
+
+
+def _as_optional_str(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _as_code(value: object) -> str | int | None:
+    if value is None or isinstance(value, (str, int)):
+        return value
+    return str(value)
+
+
+def error_fields(payload: object) -> dict[str, Any] | None:
+    """The ``message/type/param/code`` of an error payload in any dialect servers use.
+
+    Understands ``{"error": {...}}``, ``{"error": "text"}``, ``{"message": ...}`` and FastAPI's
+    ``{"detail": ...}``; returns ``None`` when ``payload`` is not an error at all.
+    """
+    if not isinstance(payload, dict):
+        return None
+    error = payload.get("error")
+    if isinstance(error, dict):
+        message = error.get("message")
+        return {
+            "message": str(message) if message else _json_text(error),
+            "type": _as_optional_str(error.get("type")),
+            "param": _as_optional_str(error.get("param")),
+            "code": _as_code(error.get("code")),
+        }
+    if isinstance(error, str) and error:
+        return {
+            "message": error,
+            "type": _as_optional_str(payload.get("type")),
+            "param": _as_optional_str(payload.get("param")),
+            "code": _as_code(payload.get("code")),
+        }
+    if "detail" in payload:
+        detail = payload["detail"]
+        return {
+            "message": detail if isinstance(detail, str) else _json_text(detail),
+            "type": None,
+            "param": None,
+            "code": None,
+        }
+    if isinstance(payload.get("message"), str) and "choices" not in payload:
+        return {
+            "message": payload["message"],
+            "type": _as_optional_str(payload.get("type")),
+            "param": _as_optional_str(payload.get("param")),
+            "code": _as_code(payload.get("code")),
+        }
+    return None
+
+
+def _json_text(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)[:BODY_QUOTE_LIMIT]
+
+
+def make_status_error(response: httpx.Response, content: bytes) -> APIStatusError:
+    """Build the status error for ``response`` whose body is ``content``."""
+    status = response.status_code
+    text = content.decode("utf-8", errors="replace")
+    body: object = text
+    fields: dict[str, Any] | None = None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        pass
+    else:
+        fields = error_fields(body)
+    if fields is None:
+        reason = response.reason_phrase or "error"
+        quoted = text.strip()[:BODY_QUOTE_LIMIT]
+        message = f"{status} {reason}: {quoted}" if quoted else f"{status} {reason}"
+        fields = {"message": message, "type": None, "param": None, "code": None}
+    return status_error_class(status)(
+        fields["message"],
+        status_code=status,
+        type=fields["type"],
+        param=fields["param"],
+        code=fields["code"],
+        body=body,
+        request_id=response.headers.get("x-request-id"),
+        headers=response.headers,
+    )
+
+
+def translate_transport_error(exc: Exception) -> APIError:
+    """Turn an httpx (or httpx-sse) exception into chatsdk's; the caller chains it with ``from``."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"Request timed out ({type(exc).__name__}).")
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        detail = str(exc) or type(exc).__name__
+        return APIConnectionError(f"Connection broken while reading the reply: {detail}")
+    if isinstance(exc, httpx.HTTPError):
+        detail = str(exc) or type(exc).__name__
+        return APIConnectionError(f"Connection error: {detail}")
+    return APIConnectionError(f"Connection error: {type(exc).__name__}: {exc}")
