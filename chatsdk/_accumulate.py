@@ -159,7 +159,7 @@ class ChunkAccumulator:
             state = self._choices.get(index)
             if state is None:
                 state = self._choices[index] = _ChoiceState()
-            delta = choice.get("delta") or choice.get("message")
+            delta = choice.get("delta")
             if delta:
                 self._add_delta(state, delta)
             finish_reason = choice.get("finish_reason")
@@ -178,7 +178,7 @@ class ChunkAccumulator:
         for key, value in delta.items():
             if value is None:
                 continue
-            if key == "content" or key in _TEXT_FIELDS:
+            if key in _TEXT_FIELDS:
                 if isinstance(value, str):
                     texts.setdefault(key, []).append(value)
                     if value:

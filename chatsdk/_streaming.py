@@ -265,7 +265,6 @@ class AsyncChatStream:
     def _end_of_body(self) -> None:
         if not self._is_sse:
             self._events.extend(self._body_as_events())
-            self._done = True
             return
         self._events.extend(self._parser.close())
         if self._events:
@@ -380,7 +379,21 @@ class AsyncChatStream:
                 type="invalid_content_type",
                 body=payload,
             )
-        return [ServerSentEvent(data=text), ServerSentEvent(data="[DONE]")]
+        # Each choice's message becomes the delta of one chunk, so iteration, text() and final()
+        # see the reply as a stream that arrived in one piece.
+        choices = [
+            {
+                "index": choice.get("index", 0),
+                "delta": choice.get("message") or {},
+                "logprobs": choice.get("logprobs"),
+                "finish_reason": choice.get("finish_reason"),
+            }
+            for choice in payload["choices"]
+            if isinstance(choice, dict)
+        ]
+        as_chunk = dict(payload, object="chat.completion.chunk", choices=choices)
+        data = json.dumps(as_chunk, ensure_ascii=False)
+        return [ServerSentEvent(data=data), ServerSentEvent(data="[DONE]")]
 
     # -- connection handling -----------------------------------------------------------------
 

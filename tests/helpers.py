@@ -1,0 +1,110 @@
+"""Builders for the literal wire data the tests feed the client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import httpx
+
+import chatsdk
+
+
+def chunk(
+    content: str | None = None,
+    *,
+    index: int = 0,
+    role: str | None = None,
+    finish_reason: str | None = None,
+    **delta_fields: Any,
+) -> dict[str, Any]:
+    """A ``chat.completion.chunk`` object with one choice."""
+    delta: dict[str, Any] = dict(delta_fields)
+    if role is not None:
+        delta["role"] = role
+    if content is not None:
+        delta["content"] = content
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "test-model",
+        "choices": [
+            {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        ],
+    }
+
+
+def sse(*events: dict[str, Any] | str, done: bool = True, newline: str = "\n") -> bytes:
+    """Events as SSE bytes: dicts become ``data: {json}``, strings are written as they are."""
+    out: list[str] = []
+    for event in events:
+        if isinstance(event, dict):
+            out.append(f"data: {json.dumps(event, ensure_ascii=False)}{newline}{newline}")
+        else:
+            out.append(event)
+    if done:
+        out.append(f"data: [DONE]{newline}{newline}")
+    return "".join(out).encode()
+
+
+def text_stream(pieces: Iterable[str], *, finish: bool = True, done: bool = True) -> bytes:
+    """A whole stream: a role chunk, one chunk per piece, a finish chunk, then [DONE]."""
+    events: list[dict[str, Any] | str] = [chunk("", role="assistant")]
+    events += [chunk(piece) for piece in pieces]
+    if finish:
+        events.append(chunk(finish_reason="stop"))
+    return sse(*events, done=done)
+
+
+def completion(content: str = "Hello!", **fields: Any) -> dict[str, Any]:
+    """A ``chat.completion`` object."""
+    reply: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "test-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+    reply.update(fields)
+    return reply
+
+
+async def pieces(parts: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+def sse_response(
+    body: bytes | Iterable[bytes], status: int = 200, **headers: str
+) -> httpx.Response:
+    """A streamed ``text/event-stream`` response, delivered in the given pieces."""
+    parts = [body] if isinstance(body, bytes) else list(body)
+    return httpx.Response(
+        status,
+        headers={"content-type": "text/event-stream", **headers},
+        content=pieces(parts),
+    )
+
+
+def mock_client(
+    handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any
+) -> chatsdk.AsyncChatClient:
+    """A client whose requests go to ``handler`` instead of the network."""
+    kwargs.setdefault("api_key", "sk-test")
+    kwargs.setdefault("base_url", "http://testserver/v1")
+    kwargs.setdefault("max_retries", 0)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return chatsdk.AsyncChatClient(http_client=http, **kwargs)
+
+
+MESSAGES = [{"role": "user", "content": "Hello!"}]
