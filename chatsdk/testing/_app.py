@@ -151,9 +151,13 @@ def _status_error(faults: Faults) -> ApiError:
     )
 
 
-def _fires(after: int | None, position: int, at_end: bool) -> bool:
-    """Whether a fault set for `after` chunks fires before the event at `position`."""
-    return after is not None and (after == position or (at_end and after > position))
+def _fires(after: int | None, position: int, last: int) -> bool:
+    """Whether a fault set for `after` chunks fires before the event at `position`.
+
+    Counts past `last` (the first finish_reason chunk) fire there, so a broken stream never
+    carries a finish_reason.
+    """
+    return after is not None and min(after, last) == position
 
 
 class ChatApp:
@@ -456,7 +460,8 @@ class ChatApp:
         ])
         await send({"type": "http.response.body", "body": data, "more_body": False})
 
-    def _chunks(self, request: dict[str, Any], plan: _Plan) -> list[bytes]:
+    def _chunks(self, request: dict[str, Any], plan: _Plan) -> tuple[list[bytes], int]:
+        """The stream's `data:` events, and the position of the first finish_reason chunk."""
         include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
         base: dict[str, Any] = {
             "id": _new_id("chatcmpl-"),
@@ -481,6 +486,7 @@ class ChatApp:
             ]
         deltas.append(({}, plan.finish_reason))
         n = request.get("n") or 1
+        first_finish = (len(deltas) - 1) * n
         events = []
         for delta, finish in deltas:
             for i in range(n):
@@ -493,7 +499,7 @@ class ChatApp:
         if include_usage:
             final = {**base, "choices": [], "usage": self._usage(request, plan)}
             events.append(b"data: " + _json_bytes(final) + b"\n\n")
-        return events
+        return events, first_finish
 
     async def _stream(
         self,
@@ -504,7 +510,7 @@ class ChatApp:
         send: Send,
         request_id: str,
     ) -> None:
-        events = self._chunks(request, plan)
+        events, last = self._chunks(request, plan)
         await self._start(send, 200, [
             ("content-type", "text/event-stream; charset=utf-8"),
             ("cache-control", "no-cache"),
@@ -518,13 +524,12 @@ class ChatApp:
             for event in events:
                 await body(event)
         else:
-            for position in range(len(events) + 1):
-                at_end = position == len(events)
-                if _fires(faults.stall_after, position, at_end):
+            for position, event in enumerate(events):
+                if _fires(faults.stall_after, position, last):
                     await self._stall(faults, abort, send)
-                if _fires(faults.malformed_after, position, at_end):
+                if _fires(faults.malformed_after, position, last):
                     await body(_MALFORMED)
-                if _fires(faults.error_after, position, at_end):
+                if _fires(faults.error_after, position, last):
                     error = {"error": {
                         "message": faults.error_message
                         or "The server had an error while processing your request "
@@ -536,14 +541,12 @@ class ChatApp:
                     await body(b"data: " + _json_bytes(error) + b"\n\n")
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                     return
-                if _fires(faults.disconnect_after, position, at_end):
+                if _fires(faults.disconnect_after, position, last):
                     raise DeliberateDrop("disconnect fault")
-                if at_end:
-                    break
                 if faults.keepalive and position > 0:
                     await body(_KEEPALIVE)
                 await self._pause(faults.delay, abort)
-                await body(events[position])
+                await body(event)
             if faults.keepalive:
                 await body(_KEEPALIVE)
         await send({"type": "http.response.body", "body": _DONE, "more_body": False})

@@ -17,8 +17,8 @@ class Faults:
     """What to break in a response. Every field is off by default; combine freely.
 
     Chunk counts (``*_after``) count ``data:`` events of a stream, the first (role) chunk
-    included; ``0`` means right after the headers. A count past the last chunk fires just
-    before ``data: [DONE]``. Example::
+    included; ``0`` means right after the headers. A count past the content chunks fires just
+    before the first ``finish_reason`` chunk, so a broken stream never carries one. Example::
 
         Faults(status=429, retry_after=1, times=2)   # the first two requests get a 429
         Faults(delay=0.01, disconnect_after=3)       # slow stream that breaks after 3 chunks
