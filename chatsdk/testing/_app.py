@@ -181,6 +181,10 @@ class ChatApp:
         self._aborts: set[asyncio.Event] = set()
         self._closing = False
 
+    def reopen(self) -> None:
+        """Accept delaying and stalling responses again (after a restart)."""
+        self._closing = False
+
     def close_streams(self) -> None:
         """Stop every delaying or stalled response (call on the server's loop)."""
         self._closing = True

@@ -173,6 +173,7 @@ class LocalServer:
 
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
+        self._app.reopen()
         config = uvicorn.Config(
             self._app,
             host=self.host,
