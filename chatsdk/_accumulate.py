@@ -110,6 +110,8 @@ class _ChoiceState:
             pieces = self.texts.get(field)
             if pieces is not None:
                 message[field] = "".join(pieces)
+        # The API's reply schema requires refusal, null when there was none.
+        message.setdefault("refusal", None)
         message.update(self.extra)
         if self.tool_calls:
             message["tool_calls"] = [

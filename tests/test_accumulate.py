@@ -30,7 +30,7 @@ def test_content_concatenated_and_metadata_kept() -> None:
     assert reply["choices"] == [
         {
             "index": 0,
-            "message": {"role": "assistant", "content": "Hello"},
+            "message": {"role": "assistant", "content": "Hello", "refusal": None},
             "finish_reason": "stop",
             "logprobs": None,
         }
