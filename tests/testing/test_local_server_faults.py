@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,11 @@ import pytest
 
 from chatsdk.testing import Faults, serve
 
+# One TLS context for all clients: building one per client costs ~30 ms, and every
+# connection here is plain HTTP on loopback anyway.
+TLS = ssl.create_default_context()
+# For stalls: a client that gives up after 0.2 s without a byte.
+SHORT_READ = httpx.Timeout(5, read=0.2)
 pytestmark = pytest.mark.anyio
 
 Body = Callable[..., dict[str, Any]]
@@ -44,7 +50,7 @@ async def test_status_fault_answers_the_api_error_format(
     status: int, etype: str, code: str | None, chat_body: Body
 ) -> None:
     async with serve(faults=Faults(status=status, retry_after=2)) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         response = await http.post("/chat/completions", json=chat_body(stream=True))
     assert response.status_code == status
     assert response.headers["retry-after"] == "2"
@@ -58,7 +64,7 @@ async def test_status_fault_overrides_and_no_retry_after(chat_body: Body) -> Non
     faults = Faults(status=529, error_message="Overloaded", error_type="overloaded_error",
                     error_code="overloaded")
     async with serve(faults=faults) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         response = await http.post("/chat/completions", json=chat_body())
     assert response.status_code == 529
     assert "retry-after" not in response.headers
@@ -68,7 +74,7 @@ async def test_status_fault_overrides_and_no_retry_after(chat_body: Body) -> Non
 
 async def test_times_limits_faults_to_the_first_requests(chat_body: Body) -> None:
     async with serve(faults=Faults(status=503, retry_after=0.5, times=2)) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         responses = [await http.post("/chat/completions", json=chat_body()) for _ in range(3)]
     assert [r.status_code for r in responses] == [503, 503, 200]
     assert responses[0].headers["retry-after"] == "0.5"
@@ -77,7 +83,7 @@ async def test_times_limits_faults_to_the_first_requests(chat_body: Body) -> Non
 @pytest.mark.parametrize("after", [0, 2, 100])
 async def test_disconnect_breaks_the_stream(after: int, chat_body: Body, parse_sse: Any) -> None:
     async with serve(replies=REPLY, faults=Faults(disconnect_after=after)) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         received, error = await _read_stream(http, chat_body(stream=True))
     assert isinstance(error, httpx.RemoteProtocolError)
     events = parse_sse(received)
@@ -88,7 +94,7 @@ async def test_disconnect_breaks_the_stream(after: int, chat_body: Body, parse_s
 
 async def test_disconnect_breaks_a_buffered_reply(chat_body: Body) -> None:
     async with serve(faults=Faults(disconnect_after=0)) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         with pytest.raises(httpx.RemoteProtocolError):
             await http.post("/chat/completions", json=chat_body())
         server.faults = None
@@ -99,7 +105,7 @@ async def test_disconnect_breaks_a_buffered_reply(chat_body: Body) -> None:
 async def test_error_event_mid_stream(chat_body: Body, parse_sse: Any) -> None:
     faults = Faults(error_after=3, error_type="rate_limit_exceeded", error_code="rate_limit")
     async with serve(replies=REPLY, faults=faults) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         received, error = await _read_stream(http, chat_body(stream=True))
     assert error is None  # the stream ends cleanly, just without [DONE]
     events = parse_sse(received)
@@ -114,7 +120,7 @@ async def test_error_event_mid_stream(chat_body: Body, parse_sse: Any) -> None:
 
 async def test_error_event_defaults_to_server_error(chat_body: Body, parse_sse: Any) -> None:
     async with serve(faults=Faults(error_after=0)) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         received, _ = await _read_stream(http, chat_body(stream=True))
     (event,) = parse_sse(received).chunks
     assert event["error"]["type"] == "server_error"
@@ -122,7 +128,7 @@ async def test_error_event_defaults_to_server_error(chat_body: Body, parse_sse: 
 
 async def test_malformed_chunk_then_the_stream_goes_on(chat_body: Body, parse_sse: Any) -> None:
     async with serve(replies=REPLY, faults=Faults(malformed_after=1)) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         received, error = await _read_stream(http, chat_body(stream=True))
     assert error is None
     events = parse_sse(received)
@@ -134,7 +140,7 @@ async def test_malformed_chunk_then_the_stream_goes_on(chat_body: Body, parse_ss
 
 async def test_keepalive_comments_between_chunks(chat_body: Body, parse_sse: Any) -> None:
     async with serve(replies=REPLY, faults=Faults(keepalive=True)) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         received, _ = await _read_stream(http, chat_body(stream=True))
     assert received.count(b": keep-alive\n\n") == CHUNKS
     assert parse_sse(received).done
@@ -143,7 +149,8 @@ async def test_keepalive_comments_between_chunks(chat_body: Body, parse_sse: Any
 
 async def test_stall_times_out_a_reading_client(chat_body: Body, parse_sse: Any) -> None:
     async with serve(replies=REPLY, faults=Faults(stall_after=2)) as server, \
-            httpx.AsyncClient(base_url=server.base_url, timeout=httpx.Timeout(5, read=0.2)) as http:
+            httpx.AsyncClient(
+                verify=TLS, base_url=server.base_url, timeout=SHORT_READ) as http:
         with anyio.fail_after(5):
             received, error = await _read_stream(http, chat_body(stream=True))
     assert isinstance(error, httpx.ReadTimeout)
@@ -153,7 +160,8 @@ async def test_stall_times_out_a_reading_client(chat_body: Body, parse_sse: Any)
 async def test_stall_with_pings_then_the_stream_resumes(chat_body: Body, parse_sse: Any) -> None:
     faults = Faults(stall_after=1, stall_for=0.3, stall_ping=0.02)
     async with serve(replies=REPLY, faults=faults) as server, \
-            httpx.AsyncClient(base_url=server.base_url, timeout=httpx.Timeout(5, read=0.2)) as http:
+            httpx.AsyncClient(
+                verify=TLS, base_url=server.base_url, timeout=SHORT_READ) as http:
         received, error = await _read_stream(http, chat_body(stream=True))
     assert error is None  # the pings kept the 0.2 s read timeout from firing
     events = parse_sse(received)
@@ -164,7 +172,8 @@ async def test_stall_with_pings_then_the_stream_resumes(chat_body: Body, parse_s
 
 async def test_buffered_stall_times_out(chat_body: Body) -> None:
     async with serve(faults=Faults(stall_after=0)) as server, \
-            httpx.AsyncClient(base_url=server.base_url, timeout=httpx.Timeout(5, read=0.2)) as http:
+            httpx.AsyncClient(
+                verify=TLS, base_url=server.base_url, timeout=SHORT_READ) as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.post("/chat/completions", json=chat_body())
 
@@ -173,7 +182,7 @@ async def test_stopping_the_server_ends_a_stall_quickly(chat_body: Body) -> None
     server = serve(faults=Faults(stall_after=1, stall_ping=0.05))
     await server.__aenter__()
     try:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        async with httpx.AsyncClient(verify=TLS, base_url=server.base_url, timeout=10) as http:
             async with http.stream("POST", "/chat/completions",
                                    json=chat_body(stream=True)) as response:
                 pieces = response.aiter_raw()
@@ -192,7 +201,7 @@ async def test_stopping_the_server_ends_a_stall_quickly(chat_body: Body) -> None
 
 async def test_delay_slows_every_chunk(chat_body: Body, parse_sse: Any) -> None:
     async with serve(replies=REPLY, faults=Faults(delay=0.03)) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         started = time.monotonic()
         received, _ = await _read_stream(http, chat_body(stream=True))
         streamed = time.monotonic() - started
@@ -213,7 +222,7 @@ async def test_per_request_faults_function(chat_body: Body) -> None:
         return Faults(status=500) if index % 2 == 0 else None
 
     async with serve(faults=faults) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         statuses = [
             (await http.post("/chat/completions", json=chat_body(str(i)))).status_code
             for i in range(4)
@@ -236,7 +245,7 @@ async def test_seeded_faults_are_reproducible(chat_body: Body) -> None:
     runs = []
     for seed in (7, 7, 8):
         async with serve(faults=_seeded(seed)) as server, \
-                httpx.AsyncClient(base_url=server.base_url) as http:
+                httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
             runs.append([(await http.post("/chat/completions", json=chat_body())).status_code
                          for _ in range(12)])
     assert runs[0] == runs[1]
@@ -249,7 +258,7 @@ async def test_failing_faults_function_answers_500(chat_body: Body) -> None:
         raise RuntimeError("bad dice")
 
     async with serve(faults=faults) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         response = await http.post("/chat/completions", json=chat_body())
     assert response.status_code == 500
     assert "bad dice" in response.json()["error"]["message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,9 @@ import pytest
 import chatsdk
 from chatsdk.testing import Faults, LocalServer, serve
 
+# One TLS context for all clients: building one per client costs ~30 ms, and every
+# connection here is plain HTTP on loopback anyway.
+TLS = ssl.create_default_context()
 PLUGIN_TEST = '''
 import httpx
 import pytest
@@ -115,7 +119,7 @@ async def test_many_concurrent_streams_with_seeded_faults() -> None:
             outcomes[tag] = "error-event" if b'"error"' in raw else "?"
 
     async with serve(faults=faults) as server, httpx.AsyncClient(
-        base_url=server.base_url, limits=httpx.Limits(max_connections=20)
+        verify=TLS, base_url=server.base_url, limits=httpx.Limits(max_connections=20)
     ) as http:
         with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,9 @@ from chatsdk.testing import (
     split_pieces,
 )
 
+# One TLS context for all clients: building one per client costs ~30 ms, and every
+# connection here is plain HTTP on loopback anyway.
+TLS = ssl.create_default_context()
 pytestmark = pytest.mark.anyio
 
 Validate = Callable[[str, Any], None]
@@ -43,7 +47,7 @@ def _finish_reasons(chunks: list[dict[str, Any]]) -> dict[int, str]:
 
 
 async def test_buffered_reply_matches_the_spec(spec_validate: Validate, chat_body: Body) -> None:
-    async with serve() as server, httpx.AsyncClient(base_url=server.base_url) as http:
+    async with serve() as server, httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         response = await http.post("/chat/completions", json=chat_body("hello there"))
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -70,7 +74,7 @@ async def test_stream_matches_the_spec(
     spec_validate: Validate, chat_body: Body, parse_sse: Any
 ) -> None:
     async with serve(replies="one two three") as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         response = await http.post("/chat/completions", json=chat_body(stream=True))
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.content.endswith(b"data: [DONE]\n\n")
@@ -93,7 +97,7 @@ async def test_stream_matches_the_spec(
 
 async def test_n_choices_buffered_and_streamed(chat_body: Body, parse_sse: Any) -> None:
     async with serve(replies="same text") as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         buffered = (await http.post("/chat/completions", json=chat_body(n=3))).json()
         streamed = await http.post("/chat/completions", json=chat_body(n=3, stream=True))
     assert [c["index"] for c in buffered["choices"]] == [0, 1, 2]
@@ -111,7 +115,7 @@ async def test_stop_cuts_at_the_first_stop_string(
     stop: Any, chat_body: Body, parse_sse: Any
 ) -> None:
     async with serve(replies="Hello world! Goodbye") as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         buffered = (await http.post("/chat/completions", json=chat_body(stop=stop))).json()
         streamed = await http.post("/chat/completions", json=chat_body(stop=stop, stream=True))
     expected = "Hello" if isinstance(stop, list) else "Hello world"
@@ -125,7 +129,7 @@ async def test_stop_cuts_at_the_first_stop_string(
 @pytest.mark.parametrize("param", ["max_tokens", "max_completion_tokens"])
 async def test_token_limit_cuts_with_length(param: str, chat_body: Body, parse_sse: Any) -> None:
     async with serve(replies="one two three four") as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         buffered = (await http.post("/chat/completions", json=chat_body(**{param: 2}))).json()
         streamed = await http.post(
             "/chat/completions",
@@ -149,7 +153,7 @@ async def test_include_usage_adds_a_final_usage_chunk(
     body = chat_body("count these four words", n=2, stream=True,
                      stream_options={"include_usage": True})
     async with serve(replies="a b c") as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         response = await http.post("/chat/completions", json=body)
     events = parse_sse(response.content)
     assert events.done
@@ -165,7 +169,7 @@ async def test_include_usage_adds_a_final_usage_chunk(
 
 async def test_scripted_replies_in_order_then_a_clear_error(chat_body: Body) -> None:
     async with serve(replies=["first", Reply("second")]) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         answers = [await http.post("/chat/completions", json=chat_body()) for _ in range(3)]
     assert [a.json()["choices"][0]["message"]["content"] for a in answers[:2]] == [
         "first", "second"]
@@ -177,7 +181,7 @@ async def test_scripted_replies_in_order_then_a_clear_error(chat_body: Body) -> 
 
 async def test_cycled_replies_repeat(chat_body: Body) -> None:
     async with serve(replies=itertools.cycle(["a", "b"])) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         answers = [await http.post("/chat/completions", json=chat_body()) for _ in range(5)]
     assert [a.json()["choices"][0]["message"]["content"] for a in answers] == list("ababa")
 
@@ -193,7 +197,7 @@ async def test_sync_and_async_reply_functions(chat_body: Body) -> None:
         return f"{len(messages)} messages"
 
     async with serve(replies=shout) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         loud = (await http.post("/chat/completions", json=chat_body("quiet"))).json()
         server.set_replies(count)
         counted = (await http.post("/chat/completions", json=chat_body())).json()
@@ -207,7 +211,7 @@ async def test_failing_reply_function_answers_500(chat_body: Body) -> None:
         raise ValueError("no reply today")
 
     async with serve(replies=broken) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         response = await http.post("/chat/completions", json=chat_body())
     assert response.status_code == 500
     assert response.json()["error"]["type"] == "server_error"
@@ -216,7 +220,7 @@ async def test_failing_reply_function_answers_500(chat_body: Body) -> None:
 
 async def test_echo_without_a_user_message_says_so(chat_body: Body) -> None:
     body = {"model": "m", "messages": [{"role": "system", "content": "be brief"}]}
-    async with serve() as server, httpx.AsyncClient(base_url=server.base_url) as http:
+    async with serve() as server, httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         data = (await http.post("/chat/completions", json=body)).json()
     assert data["choices"][0]["message"]["content"].startswith("(chatsdk local test server)")
 
@@ -226,7 +230,7 @@ async def test_tool_call_stream_and_buffered(
 ) -> None:
     call = ToolCallReply("get_weather", {"city": "Paris", "unit": "C"}, id="call_1")
     async with serve(replies=call) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         buffered = (await http.post("/chat/completions", json=chat_body())).json()
         streamed = await http.post("/chat/completions", json=chat_body(stream=True))
     spec_validate("CreateChatCompletionResponse", buffered)
@@ -255,7 +259,7 @@ async def test_two_tool_calls_from_a_dict_reply(chat_body: Body, parse_sse: Any)
     reply = {"content": None, "tool_calls": [
         {"name": "a", "arguments": "{}"}, ToolCallReply("b", '{"x": 1}')]}
     async with serve(replies=[reply]) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         streamed = await http.post("/chat/completions", json=chat_body(stream=True))
     chunks = parse_sse(streamed.content).chunks
     firsts = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks
@@ -268,7 +272,7 @@ async def test_two_tool_calls_from_a_dict_reply(chat_body: Body, parse_sse: Any)
 async def test_reasoning_content_comes_before_content(chat_body: Body, parse_sse: Any) -> None:
     reply = Reply(reasoning_content="think hard", content="42")
     async with serve(replies=reply) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         buffered = (await http.post("/chat/completions", json=chat_body())).json()
         streamed = await http.post("/chat/completions", json=chat_body(stream=True))
     assert buffered["choices"][0]["message"]["reasoning_content"] == "think hard"
@@ -282,7 +286,7 @@ async def test_reasoning_content_comes_before_content(chat_body: Body, parse_sse
 
 async def test_cjk_and_emoji_survive_streaming(chat_body: Body, parse_sse: Any) -> None:
     text = "你好，世界！ こんにちは 🙂👍🏽 family: 👨‍👩‍👧 done"
-    async with serve() as server, httpx.AsyncClient(base_url=server.base_url) as http:
+    async with serve() as server, httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         streamed = await http.post("/chat/completions", json=chat_body(text, stream=True))
         buffered = (await http.post("/chat/completions", json=chat_body(text))).json()
     chunks = parse_sse(streamed.content).chunks
@@ -303,7 +307,7 @@ def test_split_pieces_rule() -> None:
 
 async def test_models_route(spec_validate: Validate) -> None:
     async with serve(models=("a", "b")) as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         response = await http.get("/models")
     assert response.status_code == 200
     data = response.json()
@@ -313,7 +317,9 @@ async def test_models_route(spec_validate: Validate) -> None:
 
 async def test_requests_are_recorded(chat_body: Body) -> None:
     async with serve(api_key="sk-1") as server, httpx.AsyncClient(
-        base_url=server.base_url, headers={"authorization": "Bearer sk-1", "x-trace": "t1"}
+        verify=TLS,
+        base_url=server.base_url,
+        headers={"authorization": "Bearer sk-1", "x-trace": "t1"},
     ) as http:
         await http.post("/chat/completions?debug=1", json=chat_body("recorded", temperature=0.5))
         await http.get("/models")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 from typing import Any
 
 import httpx
@@ -10,6 +11,9 @@ import pytest
 
 from chatsdk.testing import serve
 
+# One TLS context for all clients: building one per client costs ~30 ms, and every
+# connection here is plain HTTP on loopback anyway.
+TLS = ssl.create_default_context()
 pytestmark = pytest.mark.anyio
 
 USER = [{"role": "user", "content": "hi"}]
@@ -69,7 +73,7 @@ INVALID: list[tuple[Any, str | None, str | None, str]] = [
 async def test_invalid_request_is_rejected(
     body: Any, param: str | None, code: str | None, fragment: str
 ) -> None:
-    async with serve() as server, httpx.AsyncClient(base_url=server.base_url) as http:
+    async with serve() as server, httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         response = await http.post("/chat/completions", json=body)
     assert response.status_code == 400
     error = response.json()["error"]
@@ -82,7 +86,7 @@ async def test_invalid_request_is_rejected(
 async def test_unknown_role_message_matches_the_api() -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "a"},
                                        {"role": "doctor", "content": "b"}]}
-    async with serve() as server, httpx.AsyncClient(base_url=server.base_url) as http:
+    async with serve() as server, httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         response = await http.post("/chat/completions", json=body)
     assert response.status_code == 400
     assert response.json() == {"error": {
@@ -101,7 +105,7 @@ async def test_unknown_role_message_matches_the_api() -> None:
      (b"", "expected an object, but got null")],
 )
 async def test_body_that_is_not_a_json_object(raw: bytes, fragment: str) -> None:
-    async with serve() as server, httpx.AsyncClient(base_url=server.base_url) as http:
+    async with serve() as server, httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         response = await http.post(
             "/chat/completions", content=raw, headers={"content-type": "application/json"}
         )
@@ -117,7 +121,7 @@ async def test_boundary_and_null_values_are_accepted() -> None:
                  max_tokens=1, stream=False, seed=None, user=None, tools=None)
     nulls = _body(temperature=None, top_p=None, stop=None, n=None, max_tokens=None,
                   stream=None, logit_bias=None, stream_options=None)
-    async with serve() as server, httpx.AsyncClient(base_url=server.base_url) as http:
+    async with serve() as server, httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         first = await http.post("/chat/completions", json=body)
         second = await http.post("/chat/completions", json=nulls)
     assert first.status_code == 200, first.text
@@ -133,7 +137,7 @@ async def test_boundary_and_null_values_are_accepted() -> None:
 )
 async def test_api_key_is_enforced(headers: dict[str, str], message: str) -> None:
     async with serve(api_key="sk-secret") as server, \
-            httpx.AsyncClient(base_url=server.base_url) as http:
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         chat = await http.post("/chat/completions", json=_body(), headers=headers)
         models = await http.get("/models", headers=headers)
     for response in (chat, models):
@@ -147,14 +151,14 @@ async def test_api_key_is_enforced(headers: dict[str, str], message: str) -> Non
 
 async def test_right_api_key_is_accepted() -> None:
     async with serve(api_key="sk-secret") as server, httpx.AsyncClient(
-        base_url=server.base_url, headers={"authorization": "Bearer sk-secret"}
+        verify=TLS, base_url=server.base_url, headers={"authorization": "Bearer sk-secret"}
     ) as http:
         response = await http.post("/chat/completions", json=_body())
     assert response.status_code == 200
 
 
 async def test_unknown_path_and_wrong_method() -> None:
-    async with serve() as server, httpx.AsyncClient(base_url=server.base_url) as http:
+    async with serve() as server, httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         missing = await http.post("/completions", json=_body())
         root = await http.get(server.url + "/chat/completions")
         wrong = await http.get("/chat/completions")
@@ -171,7 +175,8 @@ async def test_unknown_path_and_wrong_method() -> None:
 
 
 async def test_every_response_has_a_request_id() -> None:
-    async with serve(api_key="k") as server, httpx.AsyncClient(base_url=server.base_url) as http:
+    async with serve(api_key="k") as server, \
+            httpx.AsyncClient(verify=TLS, base_url=server.base_url) as http:
         auth = {"authorization": "Bearer k"}
         responses = [
             await http.post("/chat/completions", json=_body(), headers=auth),
