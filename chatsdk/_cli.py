@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
 import os
 import signal
 import sys
@@ -376,6 +377,20 @@ def _require_server_extra() -> None:
         )
 
 
+def _bind_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (in use, not an address here), if it cannot."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.bind(address)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt
 
@@ -387,10 +402,17 @@ def _run_serve(args: argparse.Namespace) -> int:
     from .testing import LocalServer
 
     server = LocalServer(host=args.host, port=args.port, api_key=args.api_key)
+    # uvicorn logs a failure to bind on its own; it is reported below, in one line.
+    quiet = logging.NullHandler()
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addHandler(quiet)
     try:
         server.start()
     except (RuntimeError, OSError) as exc:
-        raise CLIError(f"could not start the server on {args.host}:{args.port}: {exc}") from None
+        reason = _bind_problem(args.host, args.port) or str(exc)
+        raise CLIError(f"could not start the server on {args.host}:{args.port}: {reason}") from None
+    finally:
+        uvicorn_log.removeHandler(quiet)
     # Stop cleanly on SIGTERM too (a service manager, a test harness).
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
