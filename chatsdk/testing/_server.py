@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import socket
 import threading
 from types import TracebackType
 from typing import Any
@@ -134,7 +135,7 @@ class LocalServer:
         if self._error is not None:
             self._thread.join(JOIN_TIMEOUT)
             self._thread = None
-            raise RuntimeError(f"the local server failed to start: {self._error!r}") from (
+            raise RuntimeError(f"the local server failed to start: {self._error}") from (
                 self._error
             )
         return self
@@ -187,10 +188,22 @@ class LocalServer:
             timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
         )
         config.load()
+        # Bind here rather than in uvicorn, so a busy port raises a plain OSError for start().
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        try:
+            sock = socket.create_server((self.host, self._requested_port), family=family)
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"could not listen on {self.host}:{self._requested_port}: {exc.strerror}"
+            ) from exc
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)
-        await server.startup()
-        self._port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            await server.startup(sockets=[sock])
+        except BaseException:
+            sock.close()
+            raise
+        self._port = sock.getsockname()[1]
         self._ready.set()
         await self._stop_event.wait()
         await self._shutdown(server)

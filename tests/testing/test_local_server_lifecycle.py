@@ -68,8 +68,11 @@ def test_sync_context_manager_and_restart() -> None:
 
 
 def test_busy_port_fails_clearly() -> None:
-    with LocalServer() as first, pytest.raises(RuntimeError, match="failed to start"):
-        LocalServer(port=first.port).start()
+    with LocalServer() as first, pytest.raises(RuntimeError, match="failed to start") as caught:
+        busy = first.port
+        LocalServer(port=busy).start()
+    assert f"could not listen on 127.0.0.1:{busy}" in str(caught.value)
+    assert isinstance(caught.value.__cause__, OSError)
 
 
 @pytest.mark.anyio
