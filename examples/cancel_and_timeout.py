@@ -73,5 +73,6 @@ async def main() -> None:
                 f"(kept {len(exc.partial_text)} characters); released: {released}"
             )
 
+
 if __name__ == "__main__":
     anyio.run(main)

@@ -96,23 +96,24 @@ class Relay:
         await send({"type": "http.response.body", "body": body})
 
     async def relay(self, question: str, receive: Receive, send: Send) -> None:
-        headers = [(b"content-type", b"text/event-stream; charset=utf-8"),
-                   (b"cache-control", b"no-cache")]
+        headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        gone = False
 
         async def watch_browser(scope: anyio.CancelScope) -> None:
-            nonlocal gone
             while (await receive())["type"] != "http.disconnect":
                 pass
-            gone = True
             scope.cancel()  # stops the relay below, wherever it is waiting
 
+        completed = False
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch_browser, tg.cancel_scope)
             await self.forward(question, send)
+            completed = True
             tg.cancel_scope.cancel()  # the answer is complete: stop watching
-        if gone:
+        if not completed:
             log(f"browser disconnected; upstream stream closed ({question!r})")
 
     async def forward(self, question: str, send: Send) -> None:
@@ -123,10 +124,14 @@ class Relay:
             )
             async with stream:
                 async for text in stream.text():
-                    await send({"type": "http.response.body", "body": sse(text),
-                                "more_body": True})
+                    await send({"type": "http.response.body", "body": sse(text), "more_body": True})
         except chatsdk.APIError as exc:
-            await send({"type": "http.response.body", "body": sse(str(exc), "error")})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": sse(f"{type(exc).__name__}: {exc.message}", "error"),
+                }
+            )
             return
         await send({"type": "http.response.body", "body": sse("", "done")})
 
@@ -135,6 +140,7 @@ def main(port: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
+    sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
     print(f"relay listening on http://127.0.0.1:{sock.getsockname()[1]}/", flush=True)
     config = uvicorn.Config(Relay(), lifespan="on", log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])

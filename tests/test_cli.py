@@ -533,9 +533,7 @@ async def test_chat_reports_errors_and_carries_on() -> None:
 @pytest.mark.anyio
 async def test_chat_reads_lines_from_a_pipe() -> None:
     async with serve() as server:
-        result = await chatsdk_cmd(
-            "chat", env=clean_env(server), stdin=b"one\n\ntwo\n"
-        )
+        result = await chatsdk_cmd("chat", env=clean_env(server), stdin=b"one\n\ntwo\n")
         count = len(server.chat_requests)
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode() == f"{echo('one')}\n{echo('two')}\n"

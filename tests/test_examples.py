@@ -1,0 +1,286 @@
+"""Every script in examples/ runs against a local server and prints what it should.
+
+Each example takes the server from OPENAI_BASE_URL and OPENAI_API_KEY, as it would a real API.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+import httpx
+import pytest
+
+from chatsdk.testing import ECHO_PREFIX, Faults, LocalServer, ToolCallReply, serve
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+RUN_TIMEOUT = 20.0  # seconds for one example to finish
+WAIT = 10.0  # seconds for one expected piece of output
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # The example runs in its own process; the test's event loop only waits for it.
+    return "asyncio"
+
+
+def example_env(server: LocalServer) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CHATSDK_"))}
+    env["OPENAI_BASE_URL"] = server.base_url
+    env["OPENAI_API_KEY"] = server.api_key or "test-key"
+    return env
+
+
+async def run_example(name: str, server: LocalServer, *args: str) -> str:
+    with anyio.fail_after(RUN_TIMEOUT):
+        result = await anyio.run_process(
+            [sys.executable, str(EXAMPLES / name), *args],
+            stdin=subprocess.DEVNULL,
+            env=example_env(server),
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stderr == b""
+    return result.stdout.decode()
+
+
+def echo(text: str) -> str:
+    return ECHO_PREFIX + text
+
+
+def test_every_example_is_tested_and_documented() -> None:
+    scripts = sorted(p.name for p in EXAMPLES.glob("*.py"))
+    tested = Path(__file__).read_text()
+    readme = (EXAMPLES / "README.md").read_text()
+    for script in scripts:
+        assert f'"{script}"' in tested, f"{script} has no test"
+        assert script in readme, f"{script} is not in examples/README.md"
+        assert (EXAMPLES / script).read_text().startswith('"""'), f"{script} has no docstring"
+
+
+@pytest.mark.anyio
+async def test_buffered() -> None:
+    async with serve(api_key="sk-local") as server:
+        out = await run_example("buffered.py", server, "What", "is", "SSE?")
+        headers = server.chat_requests[0].headers
+    assert out.splitlines()[0] == echo("What is SSE?")
+    assert re.fullmatch(r"\[\d+ tokens, finish_reason=stop\]", out.splitlines()[1])
+    assert headers["authorization"] == "Bearer sk-local"
+
+
+@pytest.mark.anyio
+async def test_streaming() -> None:
+    async with serve() as server:
+        out = await run_example("streaming.py", server, "Hello", "stream")
+        body = server.chat_requests[0].body
+    assert out == echo("Hello stream") + "\n"
+    assert body["stream"] is True
+
+
+@pytest.mark.anyio
+async def test_many_questions() -> None:
+    # A delay keeps requests open long enough to overlap.
+    async with serve(faults=Faults(delay=0.05)) as server:
+        out = await run_example("many_questions.py", server)
+        count = len(server.chat_requests)
+    lines = out.splitlines()
+    assert count == len(lines) == 10
+    for n, line in enumerate(lines, start=1):
+        question = f"What is {n} squared?"
+        assert line == f"{question} -> {echo(question)}"
+
+
+@pytest.mark.anyio
+async def test_cancel_and_timeout() -> None:
+    # 0.1 s per piece: the echo takes over 2 s, past the 0.5 s scope and the 1 s deadline.
+    async with serve(faults=Faults(delay=0.1)) as server:
+        out = await run_example("cancel_and_timeout.py", server)
+        bodies = [r.body for r in server.chat_requests]
+    lines = out.splitlines()
+    assert lines[0] == "1. break: kept '(chatsdk local test'; released: True"
+    assert re.fullmatch(
+        r"2\. move_on_after\(0\.5\): cancelled after [1-5] pieces; released: True", lines[1]
+    )
+    assert lines[2].startswith("3. deadline=1.0: APITimeoutError: ")
+    assert lines[2].endswith("released: True")
+    assert len(lines) == 3
+    assert len(bodies) == 3  # no retries: each way of stopping ends its one request
+
+
+@pytest.mark.anyio
+async def test_cancel_and_timeout_on_a_fast_server() -> None:
+    async with serve() as server:
+        out = await run_example("cancel_and_timeout.py", server)
+    lines = out.splitlines()
+    assert "finished first" in lines[1]
+    assert lines[2] == "3. deadline=1.0: the answer finished in time"
+
+
+@pytest.mark.anyio
+async def test_tool_calls() -> None:
+    replies = [
+        ToolCallReply("get_weather", {"city": "Paris"}, id="call_1"),
+        "It is sunny in Paris, 21 degrees.",
+    ]
+    async with serve(replies=replies) as server:
+        out = await run_example("tool_calls.py", server)
+        first, second = (r.body for r in server.chat_requests)
+    assert out.splitlines() == [
+        'calling get_weather: {"city": "Paris"}',
+        "get_weather({'city': 'Paris'}) -> {'city': 'Paris', 'sky': 'sunny', 'celsius': 21}",
+        "answer: It is sunny in Paris, 21 degrees.",
+    ]
+    assert first["tools"][0]["function"]["name"] == "get_weather"
+    assert first["stream"] is True
+    assistant, tool = second["messages"][1:]
+    assert assistant["tool_calls"] == [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        }
+    ]
+    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_1"
+
+
+@pytest.mark.anyio
+async def test_tool_calls_without_a_tool_call() -> None:
+    async with serve(replies=["No tool needed."]) as server:
+        out = await run_example("tool_calls.py", server)
+    assert out == "no tool call; the answer: No tool needed.\n"
+
+
+@pytest.mark.anyio
+async def test_trio_example() -> None:
+    async with serve() as server:
+        out = await run_example("trio_example.py", server)
+    assert out.splitlines() == [
+        "buffered: " + echo("Hello from trio!"),
+        "streamed: " + echo("Stream to trio, please."),
+    ]
+
+
+# -- the web relay ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def relay(server: LocalServer) -> Iterator[tuple[str, queue.Queue[str]]]:
+    """Start examples/web_relay.py on a free port; yields its URL and a queue of its log lines."""
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "web_relay.py"), "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=example_env(server),
+    )
+    logs: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None and proc.stderr is not None
+    reader = threading.Thread(target=_pump, args=(proc.stderr, logs), daemon=True)
+    reader.start()
+    try:
+        line = _read_line(proc.stdout)
+        match = re.fullmatch(r"relay listening on (http://127\.0\.0\.1:\d+/)\n", line)
+        assert match, line
+        yield match[1], logs
+        proc.terminate()
+        # uvicorn shuts down gracefully, then re-raises SIGTERM so that the exit status tells.
+        assert proc.wait(WAIT) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT)
+        reader.join(WAIT)
+        proc.stdout.close()
+
+
+def _pump(pipe: IO[bytes], lines: queue.Queue[str]) -> None:
+    for line in pipe:
+        lines.put(line.decode(errors="replace"))
+    pipe.close()
+
+
+def _read_line(pipe: IO[bytes], timeout: float = WAIT) -> str:
+    fd = pipe.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while not seen.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            raise AssertionError(f"no line in {timeout} s; output: {seen!r}")
+        data = os.read(fd, 1)
+        if not data:
+            raise AssertionError(f"no line before EOF; output: {seen!r}")
+        seen += data
+    return seen.decode()
+
+
+async def read_events(response: httpx.Response, limit: int | None = None) -> list[Any]:
+    """(event, data) pairs of an SSE response, until ``done``/``error`` or ``limit`` events."""
+    events: list[Any] = []
+    name, data = "message", []
+    async for line in response.aiter_lines():
+        if line.startswith("event: "):
+            name = line[len("event: ") :]
+        elif line.startswith("data: "):
+            data.append(line[len("data: ") :])
+        elif line == "":
+            events.append((name, "\n".join(data)))
+            if name != "message" or len(events) == limit:
+                break
+            name, data = "message", []
+    return events
+
+
+@pytest.mark.anyio
+async def test_web_relay_streams_tokens() -> None:
+    async with serve() as server:
+        with relay(server) as (url, logs):
+            async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
+                page = await http.get("/")
+                assert page.status_code == 200 and "EventSource" in page.text
+                assert (await http.get("/ask")).status_code == 400
+                assert (await http.get("/elsewhere")).status_code == 404
+                async with http.stream("GET", "/ask", params={"q": "hi  there"}) as response:
+                    assert response.headers["content-type"].startswith("text/event-stream")
+                    events = await read_events(response)
+        assert logs.empty(), list(logs.queue)
+    assert events[-1] == ("done", "")
+    tokens = [data for name, data in events[:-1]]
+    assert all(name == "message" for name, _ in events[:-1])
+    assert len(tokens) > 3  # token by token, not one block
+    assert "".join(tokens) == echo("hi  there")
+
+
+@pytest.mark.anyio
+async def test_web_relay_closes_upstream_when_the_browser_leaves() -> None:
+    async with serve(faults=Faults(stall_after=3)) as server:
+        with relay(server) as (url, logs):
+            async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
+                async with http.stream("GET", "/ask", params={"q": "bye"}) as response:
+                    first = await read_events(response, limit=1)
+                # The browser has gone; the upstream stream is stalled on the server.
+            line = await anyio.to_thread.run_sync(lambda: logs.get(timeout=WAIT))
+    assert first == [("message", "(chatsdk")]
+    assert line == "relay: browser disconnected; upstream stream closed ('bye')\n"
+
+
+@pytest.mark.anyio
+async def test_web_relay_reports_upstream_errors() -> None:
+    async with serve(faults=Faults(status=400, error_message="Nope.")) as server:
+        with relay(server) as (url, _):
+            async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
+                async with http.stream("GET", "/ask", params={"q": "x"}) as response:
+                    events = await read_events(response)
+    assert events == [("error", "BadRequestError: Nope.")]
