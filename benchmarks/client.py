@@ -27,7 +27,7 @@ PAUSED_K = 8
 SIZES: dict[str, dict[str, dict[str, int]]] = {
     "full": {
         "buffered_c1": {"n": 2000, "concurrency": 1},
-        "buffered_c50": {"n": 5000, "concurrency": 50},
+        "buffered_c50": {"n": 2000, "concurrency": 50},
         "stream_long": {"k": 20000},
         "stream_many": {"streams": 100, "concurrency": 50, "k": 200},
         "ttft": {"n": 300},

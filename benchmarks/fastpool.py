@@ -22,6 +22,11 @@ import httpcore
 import httpx
 
 
+def _can_multiplex(connection: Any) -> bool:
+    """httpcore 1.0 has no ``can_multiplex()``: only an HTTP/2 connection multiplexes."""
+    return type(getattr(connection, "_connection", None)).__name__ == "AsyncHTTP2Connection"
+
+
 class FastAsyncConnectionPool(httpcore.AsyncConnectionPool):
     def _assign_requests_to_connections(self) -> list[Any]:
         closing: list[Any] = []
@@ -55,7 +60,7 @@ class FastAsyncConnectionPool(httpcore.AsyncConnectionPool):
         available = [
             c
             for c in kept
-            if c.is_available() and not (c.is_idle() and c in reserved and not c.can_multiplex())
+            if c.is_available() and not (c.is_idle() and c in reserved and not _can_multiplex(c))
         ]
         budget = self._max_connections - len(kept)
         for pool_request in requests:
@@ -67,7 +72,7 @@ class FastAsyncConnectionPool(httpcore.AsyncConnectionPool):
             for index, connection in enumerate(available):
                 if connection.can_handle_request(origin):
                     pool_request.assign_to_connection(connection)
-                    if connection.is_idle() and not connection.can_multiplex():
+                    if connection.is_idle() and not _can_multiplex(connection):
                         del available[index]
                     break
             else:
