@@ -60,10 +60,11 @@ class _ToolCallState:
 
 
 class _ChoiceState:
-    __slots__ = ("extra", "finish_reason", "logprobs", "role", "texts", "tool_calls")
+    __slots__ = ("content", "extra", "finish_reason", "logprobs", "role", "texts", "tool_calls")
 
     def __init__(self) -> None:
         self.role: str | None = None
+        self.content: list[str] | None = None
         self.texts: dict[str, list[str]] = {}
         self.tool_calls: list[_ToolCallState] = []
         self.finish_reason: str | None = None
@@ -104,7 +105,7 @@ class _ChoiceState:
 
     def result(self, index: int) -> dict[str, Any]:
         message: dict[str, Any] = {"role": self.role or "assistant"}
-        content = self.texts.get("content")
+        content = self.content
         message["content"] = "".join(content) if content is not None else None
         for field in _TEXT_FIELDS[1:]:
             pieces = self.texts.get(field)
@@ -133,11 +134,12 @@ class ChunkAccumulator:
     once and ``arguments`` concatenated; usage is taken from a usage-only chunk or from a choice.
     """
 
-    __slots__ = ("_choices", "_errored", "_fields", "_usage", "has_output")
+    __slots__ = ("_choices", "_errored", "_fields", "_keys", "_usage", "has_output")
 
     def __init__(self) -> None:
         self._choices: dict[int, _ChoiceState] = {}
         self._fields: dict[str, Any] = {}
+        self._keys: Any = None
         self._usage: Any = None
         self._errored = False
         #: True once any chunk carried content, reasoning or a tool call: the point after which a
@@ -146,13 +148,16 @@ class ChunkAccumulator:
 
     def add(self, chunk: dict[str, Any]) -> None:
         """Fold one decoded ``chat.completion.chunk`` object in."""
-        fields = self._fields
-        for key, value in chunk.items():
-            if value is not None and key not in _CHUNK_ONLY_FIELDS:
-                fields[key] = value
+        keys = chunk.keys()
         usage = chunk.get("usage")
         if usage:
             self._usage = usage
+            self._add_fields(chunk)
+        elif keys != self._keys:
+            # The reply's fields (id, model, x_groq, ...) are read again only when the set of
+            # fields changes, and at the end: servers repeat the same values in every chunk.
+            self._keys = keys
+            self._add_fields(chunk)
         choices = chunk.get("choices")
         if not choices:
             return
@@ -163,10 +168,20 @@ class ChunkAccumulator:
                 state = self._choices[index] = _ChoiceState()
             delta = choice.get("delta")
             if delta:
-                self._add_delta(state, delta)
+                content = delta.get("content")
+                if content and len(delta) == 1 and type(content) is str:
+                    # The common case, a piece of content and nothing else, takes no loop.
+                    if state.content is None:
+                        state.content = [content]
+                    else:
+                        state.content.append(content)
+                    self.has_output = True
+                else:
+                    self._add_delta(state, delta)
             finish_reason = choice.get("finish_reason")
             if finish_reason is not None:
                 state.finish_reason = finish_reason
+                self._add_fields(chunk)
                 if finish_reason == "error":
                     self._errored = True
             logprobs = choice.get("logprobs")
@@ -175,12 +190,27 @@ class ChunkAccumulator:
             if choice.get("usage"):
                 self._usage = choice["usage"]
 
+    def _add_fields(self, chunk: dict[str, Any]) -> None:
+        fields = self._fields
+        for key, value in chunk.items():
+            if value is not None and key not in _CHUNK_ONLY_FIELDS:
+                fields[key] = value
+
     def _add_delta(self, state: _ChoiceState, delta: dict[str, Any]) -> None:
         texts = state.texts
         for key, value in delta.items():
             if value is None:
                 continue
-            if key in _TEXT_FIELDS:
+            if key == "content":
+                if isinstance(value, str):
+                    if state.content is None:
+                        state.content = []
+                    state.content.append(value)
+                    if value:
+                        self.has_output = True
+                else:
+                    state.extra[key] = value
+            elif key in _TEXT_FIELDS:
                 if isinstance(value, str):
                     texts.setdefault(key, []).append(value)
                     if value:
@@ -211,9 +241,9 @@ class ChunkAccumulator:
     def text(self, index: int = 0) -> str:
         """The content received so far for choice ``index``."""
         state = self._choices.get(index)
-        if state is None:
+        if state is None or state.content is None:
             return ""
-        return "".join(state.texts.get("content", ()))
+        return "".join(state.content)
 
     def result(self) -> dict[str, Any]:
         """The accumulated reply as a ``chat.completion`` object."""

@@ -303,7 +303,7 @@ class ChatCompletion(_ReplyFields):
 
     @property
     def choices(self) -> list[Choice]:
-        return [Choice(choice) for choice in self._data.get("choices") or ()]
+        return list(map(Choice, self._data.get("choices") or ()))
 
 
 class ChatCompletionChunk(_ReplyFields):
@@ -318,8 +318,16 @@ class ChatCompletionChunk(_ReplyFields):
                 print(choice.index, choice.delta.content)
     """
 
-    __slots__ = ()
+    __slots__ = ("_choices",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+        self._choices: list[ChunkChoice] | None = None
 
     @property
     def choices(self) -> list[ChunkChoice]:
-        return [ChunkChoice(choice) for choice in self._data.get("choices") or ()]
+        # Built once: stream loops read chunk.choices several times per chunk.
+        choices = self._choices
+        if choices is None:
+            choices = self._choices = list(map(ChunkChoice, self._data.get("choices") or ()))
+        return choices

@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import json
+import json.scanner
 import time
 import warnings
 from collections import deque
@@ -30,7 +31,7 @@ from ._exceptions import (
 )
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._retry import is_retryable_stream_error
-from ._sse import ServerSentEvent, SSEParser
+from ._sse import Event, SSEParser
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -46,8 +47,26 @@ __all__ = ["AsyncChatStream"]
 DRAIN_SECONDS = 0.5
 DRAIN_BYTES = 64 * 1024
 
+# Queued after the events that the end of the body completed, so that the end is judged after them.
+_EOF_EVENT: Event = ("chatsdk-eof", "")
+
 # How much of a bad data line an error message quotes.
 QUOTE_CHARS = 200
+
+
+# json's C scanner, called directly: json.loads adds two Python-level calls per chunk around it.
+_scan_json: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def _loads(data: str) -> Any:
+    """``json.loads(data)``, faster on the common path; raises ``ValueError`` the same way."""
+    try:
+        value, end = _scan_json(data, 0)
+    except (StopIteration, ValueError):
+        return json.loads(data)
+    if end != len(data):
+        return json.loads(data)
+    return value
 
 
 def _quote(text: str) -> str:
@@ -90,7 +109,7 @@ class AsyncChatStream:
     def _attach(self, response: httpx.Response) -> None:
         self._response = response
         self._parser = SSEParser()
-        self._events: deque[ServerSentEvent] = deque()
+        self._events: deque[Event] = deque()
         self._bytes: AsyncIterator[bytes] = response.aiter_bytes()
         self._body_parts: list[bytes] = []
         self._last_event_at = time.monotonic()
@@ -269,7 +288,7 @@ class AsyncChatStream:
         self._events.extend(self._parser.close())
         if self._events:
             # Events completed by the end of the body are handled before judging the end.
-            self._events.append(ServerSentEvent(event="chatsdk-eof"))
+            self._events.append(_EOF_EVENT)
             return
         self._eof()
 
@@ -283,9 +302,8 @@ class AsyncChatStream:
             type="incomplete_stream",
         )
 
-    def _handle(self, event: ServerSentEvent) -> dict[str, Any] | None:
-        data = event.data
-        name = event.event
+    def _handle(self, event: Event) -> dict[str, Any] | None:
+        name, data = event
         if name != "message":
             if name == "error":
                 raise self._error_event(data)
@@ -301,7 +319,7 @@ class AsyncChatStream:
         if self._done:
             return None
         try:
-            payload = json.loads(data)
+            payload = _loads(data)
         except ValueError:
             raise StreamError(
                 f"The server sent a data line that is not JSON: {_quote(data)}",
@@ -356,7 +374,7 @@ class AsyncChatStream:
 
     # -- non-SSE replies to a stream request -------------------------------------------------
 
-    def _body_as_events(self) -> list[ServerSentEvent]:
+    def _body_as_events(self) -> list[Event]:
         """A 200 reply that is not SSE: a whole ``chat.completion`` becomes one chunk."""
         raw = b"".join(self._body_parts)
         text = raw.decode("utf-8", errors="replace")
@@ -393,7 +411,7 @@ class AsyncChatStream:
         ]
         as_chunk = dict(payload, object="chat.completion.chunk", choices=choices)
         data = json.dumps(as_chunk, ensure_ascii=False)
-        return [ServerSentEvent(data=data), ServerSentEvent(data="[DONE]")]
+        return [("message", data), ("message", "[DONE]")]
 
     # -- connection handling -----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ def parse(*parts: bytes) -> list[tuple[str, str]]:
     for part in parts:
         events += parser.feed(part)
     events += parser.close()
-    return [(event.event, event.data) for event in events]
+    return events
 
 
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
