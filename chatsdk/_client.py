@@ -87,7 +87,7 @@ class _Call:
         "attempts",
         "deadline",
         "deadline_at",
-        "has_key",
+        "api_key",
         "max_retries",
         "request",
     )
@@ -99,14 +99,14 @@ class _Call:
         *,
         max_retries: int,
         deadline: float | None,
-        has_key: bool,
+        api_key: str | None,
     ) -> None:
         self._http = http
         self.request = request
         self.max_retries = max_retries
         self.deadline = deadline
         self.deadline_at = None if deadline is None else anyio.current_time() + deadline
-        self.has_key = has_key
+        self.api_key = api_key
         self.attempts = 0
 
     def bounded(self) -> AbstractContextManager[Any]:
@@ -190,7 +190,10 @@ class _Call:
                 f"The server redirected to {location!r}; redirects are not followed, so that the "
                 "API key is not sent elsewhere. Set base_url to the final address."
             )
-        if isinstance(error, AuthenticationError) and not self.has_key:
+        if self.api_key and self.api_key in error.message:
+            # Some servers quote the key they refused; it must not reach logs through us.
+            error.message = error.message.replace(self.api_key, "<redacted>")
+        if isinstance(error, AuthenticationError) and not self.api_key:
             error.message += (
                 " (No API key was set: pass api_key= or set the OPENAI_API_KEY environment "
                 "variable.)"
@@ -414,7 +417,7 @@ class AsyncChatClient:
             request,
             max_retries=max_retries,
             deadline=deadline,
-            has_key=bool(self._api_key),
+            api_key=self._api_key,
         )
 
     async def _create(

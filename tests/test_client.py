@@ -477,3 +477,12 @@ async def test_invalid_request_error_in_stream_is_not_retried() -> None:
         with pytest.raises(chatsdk.StreamError, match="too long"):
             await stream.final()  # type: ignore[attr-defined]
     assert len(recorder.requests) == 1
+
+
+async def test_key_quoted_by_the_server_is_redacted() -> None:
+    response = httpx.Response(401, json={"error": {"message": "Incorrect API key: sk-test"}})
+    async with mock_client(Recorder(response)) as client:
+        with pytest.raises(chatsdk.AuthenticationError) as info:
+            await create(client)
+    assert "sk-test" not in str(info.value)
+    assert "<redacted>" in info.value.message
