@@ -84,10 +84,10 @@ class _Call:
 
     __slots__ = (
         "_http",
+        "api_key",
         "attempts",
         "deadline",
         "deadline_at",
-        "api_key",
         "max_retries",
         "request",
     )
