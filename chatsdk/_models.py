@@ -190,50 +190,41 @@ class ChoiceDelta(_MessageFields):
     __slots__ = ()
 
 
-class Choice(Model):
+class _ChoiceFields(Model):
+    __slots__ = ()
+
+    @property
+    def index(self) -> int:
+        index: int = self._data.get("index", 0)
+        return index
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self._data.get("finish_reason")
+
+    @property
+    def logprobs(self) -> Any:
+        return _wrap(self._data.get("logprobs"))
+
+
+class Choice(_ChoiceFields):
     """One answer of a buffered reply."""
 
     __slots__ = ()
 
     @property
-    def index(self) -> int:
-        index: int = self._data.get("index", 0)
-        return index
-
-    @property
     def message(self) -> ChatCompletionMessage:
         return ChatCompletionMessage(self._data.get("message") or {})
 
-    @property
-    def finish_reason(self) -> str | None:
-        return self._data.get("finish_reason")
 
-    @property
-    def logprobs(self) -> Any:
-        return _wrap(self._data.get("logprobs"))
-
-
-class ChunkChoice(Model):
+class ChunkChoice(_ChoiceFields):
     """One choice's part of a stream chunk."""
 
     __slots__ = ()
 
     @property
-    def index(self) -> int:
-        index: int = self._data.get("index", 0)
-        return index
-
-    @property
     def delta(self) -> ChoiceDelta:
         return ChoiceDelta(self._data.get("delta") or {})
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self._data.get("finish_reason")
-
-    @property
-    def logprobs(self) -> Any:
-        return _wrap(self._data.get("logprobs"))
 
 
 class CompletionUsage(Model):
