@@ -1,8 +1,10 @@
 """The same client code under trio: chatsdk runs on anyio, so asyncio and trio both work.
 
-pip install trio
-OPENAI_API_KEY=sk-... python examples/trio_example.py
-OPENAI_BASE_URL=http://127.0.0.1:8000/v1 python examples/trio_example.py   # chatsdk serve
+Run it with::
+
+    pip install trio
+    OPENAI_API_KEY=sk-... python examples/trio_example.py
+    OPENAI_BASE_URL=http://127.0.0.1:8000/v1 python examples/trio_example.py   # chatsdk serve
 """
 
 from __future__ import annotations

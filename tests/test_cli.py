@@ -7,6 +7,7 @@ is bounded: subprocesses run under ``anyio.fail_after`` and terminal reads have 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import queue
@@ -326,12 +327,12 @@ async def test_serve_reports_a_busy_port() -> None:
 def test_server_commands_need_uvicorn(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    real_find_spec = _cli.importlib.util.find_spec
+    real_find_spec = importlib.util.find_spec
 
     def find_spec(name: str, *args: Any) -> Any:
         return None if name == "uvicorn" else real_find_spec(name, *args)
 
-    monkeypatch.setattr(_cli.importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     assert _cli.main(["demo"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1

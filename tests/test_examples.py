@@ -23,7 +23,7 @@ import anyio
 import httpx
 import pytest
 
-from chatsdk.testing import ECHO_PREFIX, Faults, LocalServer, ToolCallReply, serve
+from chatsdk.testing import ECHO_PREFIX, Faults, LocalServer, ReplyLike, ToolCallReply, serve
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RUN_TIMEOUT = 20.0  # seconds for one example to finish
@@ -130,7 +130,7 @@ async def test_cancel_and_timeout_on_a_fast_server() -> None:
 
 @pytest.mark.anyio
 async def test_tool_calls() -> None:
-    replies = [
+    replies: list[ReplyLike] = [
         ToolCallReply("get_weather", {"city": "Paris"}, id="call_1"),
         "It is sunny in Paris, 21 degrees.",
     ]
