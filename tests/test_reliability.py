@@ -1107,3 +1107,21 @@ async def test_closed_streams_are_collected_without_a_warning() -> None:
             # chatsdk's own warning is only for a stream nobody closed.
             assert [w for w in caught if "AsyncChatStream" in str(w.message)] == []
             assert await ask(client, "ok") == echo("ok")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server: the listening socket is made by socket.create_server (proto=0), so asyncio's "
+    "_set_nodelay skips accepted connections; without TCP_NODELAY every request on a kept-alive "
+    "connection waits ~40 ms for a delayed ACK",
+)
+async def test_local_server_answers_a_kept_alive_request_without_nagle_delay() -> None:
+    async with serve() as server:
+        async with server.client(max_retries=0) as client:
+            await ask(client, "warm up")
+            times = []
+            for i in range(21):
+                started = time.perf_counter()
+                await ask(client, f"quick {i}")
+                times.append(time.perf_counter() - started)
+    assert sorted(times)[10] < 0.02, f"median {sorted(times)[10] * 1000:.0f} ms"
