@@ -1,71 +1,13 @@
-"""Fixtures for the chatsdk.testing tests: both anyio backends, spec validation, SSE parsing."""
+"""Fixtures for the chatsdk.testing tests; backends and spec checks are in tests/conftest.py."""
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-SPEC_RELATIVE = Path("shared/openapi/openai-openapi.yaml")
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def _find_spec() -> Path | None:
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / SPEC_RELATIVE
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _nullable_to_json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 `nullable: true` -> JSON Schema "this, or null"."""
-    if isinstance(node, list):
-        return [_nullable_to_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    converted = {key: _nullable_to_json_schema(value) for key, value in node.items()}
-    if converted.pop("nullable", False) is True:
-        return {"anyOf": [converted, {"type": "null"}]}
-    return converted
-
-
-@pytest.fixture(scope="session")
-def spec_validate() -> Callable[[str, Any], None]:
-    """`validate(schema_name, instance)` against `#/components/schemas/<schema_name>`."""
-    path = _find_spec()
-    if path is None:
-        pytest.skip(f"OpenAPI spec not found: no {SPEC_RELATIVE} above {Path(__file__).parent}")
-    yaml = pytest.importorskip("yaml")
-    jsonschema = pytest.importorskip("jsonschema")
-    referencing = pytest.importorskip("referencing")
-    from referencing.jsonschema import DRAFT202012
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with path.open(encoding="utf-8") as f:
-        document = yaml.load(f, Loader=loader)
-    document = _nullable_to_json_schema(document)
-    uri = "urn:openai-openapi"
-    registry = referencing.Registry().with_resource(uri, DRAFT202012.create_resource(document))
-    validators: dict[str, Any] = {}
-
-    def validate(name: str, instance: Any) -> None:
-        if name not in validators:
-            validators[name] = jsonschema.Draft202012Validator(
-                {"$ref": f"{uri}#/components/schemas/{name}"}, registry=registry
-            )
-        validators[name].validate(copy.deepcopy(instance))
-
-    return validate
 
 
 @dataclass
