@@ -25,6 +25,7 @@ import anyio
 import httpx
 
 from ._exceptions import (
+    APIConnectionError,
     APIError,
     APIStatusError,
     APITimeoutError,
@@ -55,6 +56,9 @@ DEFAULT_MAX_RETRIES = 2
 # servers are used with hundreds of streams open at once, so the pool allows 1,000, and keeps up to
 # 100 idle connections alive for reuse.
 DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+# A whole (not streamed) reply is read up to this size; past it the server is broken or hostile.
+# Large enough for n=128 long answers with logprobs.
+MAX_REPLY_BYTES = 64 * 1024 * 1024
 
 
 def _as_timeout(timeout: TimeoutTypes) -> httpx.Timeout:
@@ -77,6 +81,20 @@ def _check_retries(max_retries: Any) -> int:
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise TypeError(f"max_retries must be an integer >= 0, not {max_retries!r}.")
     return max_retries
+
+
+async def _read_bounded(response: httpx.Response) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for part in response.aiter_bytes():
+        size += len(part)
+        if size > MAX_REPLY_BYTES:
+            await response.aclose()
+            raise APIConnectionError(
+                f"The reply grew past {MAX_REPLY_BYTES} bytes; reading stopped to bound memory."
+            )
+        parts.append(part)
+    return b"".join(parts)
 
 
 class _Call:
@@ -154,7 +172,11 @@ class _Call:
                 )
             try:
                 with self.bounded():
-                    response = await self._http.send(self.request, stream=True)
+                    # Redirects are never followed, even by an http_client configured to: httpx
+                    # would drop Authorization on the way but not api-key style headers.
+                    response = await self._http.send(
+                        self.request, stream=True, follow_redirects=False
+                    )
             except TimeoutError:
                 raise self.deadline_error() from None
             except httpx.HTTPError as exc:
@@ -431,7 +453,7 @@ class AsyncChatClient:
         while True:
             try:
                 with call.bounded():
-                    content = await response.aread()
+                    content = await _read_bounded(response)
             except TimeoutError:
                 await response.aclose()
                 raise call.deadline_error() from None

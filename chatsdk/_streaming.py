@@ -234,6 +234,7 @@ class AsyncChatStream:
                         raise
         except APIError as exc:
             exc.partial_text = self._accumulator.text(0)
+            exc.attempts = max(exc.attempts, self._call.attempts)
             await self.aclose()
             raise
         except BaseException:

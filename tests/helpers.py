@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
+import anyio
 import httpx
 
 import chatsdk
@@ -108,3 +110,35 @@ def mock_client(
 
 
 MESSAGES = [{"role": "user", "content": "Hello!"}]
+
+
+def pool_of(client: chatsdk.AsyncChatClient) -> Any:
+    """The httpcore connection pool behind a client that owns its HTTP client."""
+    return client._http._transport._pool  # type: ignore[attr-defined]
+
+
+def busy_connections(pool: Any) -> list[Any]:
+    """Connections that are neither idle in the pool nor closed: held by someone."""
+    return [c for c in pool.connections if not (c.is_idle() or c.is_closed())]
+
+
+async def settled_task_count(backend: str) -> int:
+    """Tasks alive once every task is blocked.
+
+    Closing a stream early leaves httpx's inner async generators to the event loop's finaliser,
+    which runs each in a short-lived task; waiting until everything is blocked lets those finish,
+    while a task that leaked stays and is counted.
+    """
+    await anyio.wait_all_tasks_blocked()
+    if backend == "trio":
+        import trio
+
+        return int(trio.lowlevel.current_statistics().tasks_living)
+    import asyncio
+
+    return len(asyncio.all_tasks())
+
+
+def open_fds() -> int:
+    """Open file descriptors of this process (0 where /proc is missing)."""
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0

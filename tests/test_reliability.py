@@ -4,7 +4,6 @@ transport where an exact wire shape is needed. See docs/reliability.md."""
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import gc
 import logging
@@ -23,11 +22,21 @@ import anyio
 import anyio.lowlevel
 import httpx
 import pytest
-from helpers import chunk, completion, sse, text_stream
+from helpers import (
+    busy_connections,
+    chunk,
+    completion,
+    open_fds,
+    pool_of,
+    settled_task_count,
+    sse,
+    text_stream,
+)
 
 import chatsdk
 import chatsdk._client as client_module
 from chatsdk import _retry
+from chatsdk._client import MAX_REPLY_BYTES
 from chatsdk._sse import MAX_EVENT_CHARS
 from chatsdk.testing import ECHO_PREFIX, Faults, serve
 
@@ -90,28 +99,6 @@ class Script:
 
 def error_reply(status: int, **headers: str) -> httpx.Response:
     return httpx.Response(status, json={"error": {"message": "try later"}}, headers=headers)
-
-
-def pool_of(client: chatsdk.AsyncChatClient) -> Any:
-    """The httpcore connection pool behind a client."""
-    return client._http._transport._pool  # type: ignore[attr-defined]
-
-
-def busy_connections(pool: Any) -> list[Any]:
-    """Connections that are neither idle in the pool nor closed: held by someone."""
-    return [c for c in pool.connections if not (c.is_idle() or c.is_closed())]
-
-
-def task_count(backend: str) -> int:
-    if backend == "trio":
-        import trio
-
-        return int(trio.lowlevel.current_statistics().tasks_living)
-    return len(asyncio.all_tasks())
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
@@ -254,9 +241,7 @@ async def test_backoff_is_exponential_jittered_and_capped(
     assert info.value.attempts == 8
     assert len(script.requests) == 8
     factor = 1 - _retry.JITTER * rand
-    expected = [
-        min(_retry.INITIAL_BACKOFF * 2**n, _retry.MAX_BACKOFF) * factor for n in range(7)
-    ]
+    expected = [min(_retry.INITIAL_BACKOFF * 2**n, _retry.MAX_BACKOFF) * factor for n in range(7)]
     assert delays.delays == pytest.approx(expected)
     assert max(delays.delays) <= _retry.MAX_BACKOFF
     assert delays.delays[-1] == delays.delays[-2]  # capped
@@ -427,11 +412,6 @@ async def test_in_stream_error_of_a_final_type_is_not_retried(error_type: str) -
     assert info.value.partial_text == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: an error raised from inside a stream keeps attempts=1 after retries "
-    "(AsyncChatStream._next_payload never copies the call's attempt count onto it)",
-)
 @pytest.mark.parametrize(
     "faults",
     [
@@ -508,12 +488,6 @@ async def test_timeout_none_means_no_limit_at_all() -> None:
             assert await ask(client, "patient", timeout=None) == echo("patient")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server: Faults(stall_ping=...) on a buffered reply writes ': ping' comments into the "
-    "JSON body after its Content-Length was sent; h11 raises 'Too much data for declared "
-    "Content-Length' and the connection is cut",
-)
 async def test_local_server_buffered_stall_with_pings_still_answers() -> None:
     async with serve(faults=Faults(stall_after=0, stall_for=0.3, stall_ping=0.05)) as server:
         async with server.client(max_retries=0, timeout=None) as client:
@@ -648,7 +622,7 @@ async def test_drain_after_done_is_short_and_bounded(junk: bool) -> None:
 async def test_a_thousand_abandoned_streams_leave_nothing_behind(anyio_backend: str) -> None:
     fds_before = open_fds()
     async with serve() as server:
-        tasks_before = task_count(anyio_backend)
+        tasks_before = await settled_task_count(anyio_backend)
         client = server.client(max_retries=0)
         pool = pool_of(client)
         for i in range(1000):
@@ -664,20 +638,20 @@ async def test_a_thousand_abandoned_streams_leave_nothing_behind(anyio_backend: 
             assert stream.response.is_closed
         assert busy_connections(pool) == []
         assert pool._requests == []
-        assert task_count(anyio_backend) == tasks_before
+        assert await settled_task_count(anyio_backend) == tasks_before
         # The pool still works, and one client still reuses its connection.
         for i in range(3):
             assert await ask_streamed(client, f"after {i}") == echo(f"after {i}")
         assert busy_connections(pool) == []
         await client.aclose()
         assert pool.connections == []
-        assert task_count(anyio_backend) == tasks_before
+        assert await settled_task_count(anyio_backend) == tasks_before
     assert open_fds() <= fds_before + 2
 
 
 async def test_cancelling_a_task_mid_stream_closes_its_response(anyio_backend: str) -> None:
     async with serve(faults=Faults(stall_after=3, stall_for=30)) as server:
-        tasks_before = task_count(anyio_backend)
+        tasks_before = await settled_task_count(anyio_backend)
         async with server.client(max_retries=0) as client:
             pool = pool_of(client)
             streams: list[chatsdk.AsyncChatStream] = []
@@ -704,7 +678,7 @@ async def test_cancelling_a_task_mid_stream_closes_its_response(anyio_backend: s
             assert len(streams) == 10
             assert all(s.response.is_closed for s in streams)
             assert busy_connections(pool) == []
-            assert task_count(anyio_backend) == tasks_before
+            assert await settled_task_count(anyio_backend) == tasks_before
             server.faults = None
             assert await ask_streamed(client, "still fine") == echo("still fine")
 
@@ -937,8 +911,9 @@ async def test_authorization_is_not_sent_to_another_host_on_a_followed_redirect(
         transport=httpx.MockTransport(redirecting_handler(seen)), follow_redirects=True
     )
     async with http:
-        client = chatsdk.AsyncChatClient(api_key=KEY, base_url="http://api.test/v1",
-                                         http_client=http, max_retries=0)
+        client = chatsdk.AsyncChatClient(
+            api_key=KEY, base_url="http://api.test/v1", http_client=http, max_retries=0
+        )
         try:
             await ask(client, "x")
         except chatsdk.APIStatusError:
@@ -950,20 +925,18 @@ async def test_authorization_is_not_sent_to_another_host_on_a_followed_redirect(
         assert_no_key(str(list(request.headers.items())))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: with a caller's http_client(follow_redirects=True) chatsdk follows redirects "
-    "(send() does not pass follow_redirects=False) and httpx strips only Authorization, so an "
-    "'api-key' header reaches the other host",
-)
 async def test_api_key_header_is_not_sent_to_another_host_on_a_redirect() -> None:
     seen: list[httpx.Request] = []
     http = httpx.AsyncClient(
         transport=httpx.MockTransport(redirecting_handler(seen)), follow_redirects=True
     )
     async with http:
-        client = chatsdk.AsyncChatClient(base_url="http://api.test/v1", http_client=http,
-                                         default_headers={"api-key": KEY}, max_retries=0)
+        client = chatsdk.AsyncChatClient(
+            base_url="http://api.test/v1",
+            http_client=http,
+            default_headers={"api-key": KEY},
+            max_retries=0,
+        )
         try:
             await ask(client, "x")
         except chatsdk.APIStatusError:
@@ -1076,13 +1049,8 @@ class BigBody(httpx.AsyncByteStream):
         yield b'"}, "finish_reason": "stop"}]}'
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: a buffered (non-stream) reply is read whole by response.aread() with no size "
-    "bound, so an oversized or endless body exhausts memory unless a deadline is set",
-)
 async def test_an_oversized_buffered_reply_raises_before_it_is_all_read() -> None:
-    body = BigBody(40 * 1024 * 1024)
+    body = BigBody(MAX_REPLY_BYTES + 8 * 1024 * 1024)
     response = httpx.Response(200, headers={"content-type": "application/json"}, stream=body)
     async with mock(lambda request: response, max_retries=0, timeout=30) as client:
         with pytest.raises(chatsdk.APIError):
@@ -1109,12 +1077,6 @@ async def test_closed_streams_are_collected_without_a_warning() -> None:
             assert await ask(client, "ok") == echo("ok")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server: the listening socket is made by socket.create_server (proto=0), so asyncio's "
-    "_set_nodelay skips accepted connections; without TCP_NODELAY every request on a kept-alive "
-    "connection waits ~40 ms for a delayed ACK",
-)
 async def test_local_server_answers_a_kept_alive_request_without_nagle_delay() -> None:
     async with serve() as server:
         async with server.client(max_retries=0) as client:

@@ -382,14 +382,17 @@ class ChatApp:
             return
         raise DeliberateDrop("client gone or server stopping")
 
-    async def _stall(self, faults: Faults, abort: asyncio.Event | None, send: Send) -> None:
+    async def _stall(
+        self, faults: Faults, abort: asyncio.Event | None, send: Send, ping: bytes = b""
+    ) -> None:
+        ping = ping or _PING
         loop = asyncio.get_running_loop()
         end = loop.time() + faults.stall_seconds
         while (remaining := end - loop.time()) > 0:
             step = min(remaining, faults.stall_ping) if faults.stall_ping else remaining
             await self._pause(step, abort)
             if faults.stall_ping and loop.time() < end:
-                await send({"type": "http.response.body", "body": _PING, "more_body": True})
+                await send({"type": "http.response.body", "body": ping, "more_body": True})
 
     def _usage(self, request: dict[str, Any], plan: _Plan) -> dict[str, Any]:
         prompt = sum(count_tokens(message_text(m)) for m in request["messages"])
@@ -443,13 +446,14 @@ class ChatApp:
             await self._send_json_bytes(send, data, request_id)
             return
         await self._pause(faults.delay, abort)
-        await self._start(send, 200, [
-            ("content-type", "application/json"),
-            ("content-length", str(len(data))),
-            ("x-request-id", request_id),
-        ])
+        headers = [("content-type", "application/json"), ("x-request-id", request_id)]
+        if not faults.stall_ping:
+            headers.append(("content-length", str(len(data))))
+        await self._start(send, 200, headers)
         if faults.stall_after is not None:
-            await self._stall(faults, abort, send)
+            # A buffered reply's pings are whitespace before the JSON, which JSON allows, sent
+            # chunked since the length is then not the body's.
+            await self._stall(faults, abort, send, ping=b"\n")
         if faults.disconnect_after is not None:
             await send({"type": "http.response.body", "body": data[: len(data) // 2],
                         "more_body": True})

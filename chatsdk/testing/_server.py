@@ -196,6 +196,10 @@ class LocalServer:
             raise OSError(
                 exc.errno, f"could not listen on {self.host}:{self._requested_port}: {exc.strerror}"
             ) from exc
+        # Accepted sockets inherit this; without it a kept-alive request can wait ~40 ms for a
+        # delayed ACK (asyncio sets it only on sockets it recognises as TCP, and this one's
+        # protocol number is 0).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)
         try:
