@@ -36,6 +36,7 @@ from ._exceptions import (
 from ._logging import configure_from_env, logger, redact_headers
 from ._models import ChatCompletion
 from ._params import CreateParams, Message, TimeoutTypes, build_body, split_options
+from ._pool import make_transport
 from ._retry import retry_delay, should_retry_status
 from ._streaming import AsyncChatStream
 from ._version import __version__
@@ -372,7 +373,9 @@ class AsyncChatClient:
         self._headers = headers
         self._owns_http = http_client is None
         if http_client is None:
-            http_client = httpx.AsyncClient(limits=DEFAULT_LIMITS, timeout=self.timeout)
+            http_client = httpx.AsyncClient(
+                transport=make_transport(DEFAULT_LIMITS), timeout=self.timeout
+            )
         self._http = http_client
         self.chat = Chat(self)
 
