@@ -30,8 +30,8 @@ MAX_BACKOFF = 8.0
 # Up to this fraction of each delay is taken off at random, so that many clients that failed
 # together do not come back together.
 JITTER = 0.25
-# A server's own Retry-After is honoured up to this many seconds; longer hints are treated as a
-# failure to report rather than a wait to sit through.
+# A server's own Retry-After is honoured up to this many seconds; a longer hint is not sat
+# through: ordinary backoff is used instead, and the retry budget decides the rest.
 MAX_RETRY_AFTER = 60.0
 
 # 408 timeout, 409 lock conflict, 429 rate limit: the same request can succeed later.
