@@ -14,15 +14,13 @@ import importlib.util
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from types import FrameType
 
     from ._client import AsyncChatClient
     from ._models import CompletionUsage
@@ -391,15 +389,10 @@ def _bind_problem(host: str, port: int) -> str | None:
     return None
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> NoReturn:
-    raise KeyboardInterrupt
-
-
 def _run_serve(args: argparse.Namespace) -> int:
     _require_server_extra()
-    import threading
-
     from .testing import LocalServer
+    from .testing._server import wait_until_interrupted
 
     server = LocalServer(host=args.host, port=args.port, api_key=args.api_key)
     # uvicorn logs a failure to bind on its own; it is reported below, in one line.
@@ -413,8 +406,6 @@ def _run_serve(args: argparse.Namespace) -> int:
         raise CLIError(f"could not start the server on {args.host}:{args.port}: {reason}") from None
     finally:
         uvicorn_log.removeHandler(quiet)
-    # Stop cleanly on SIGTERM too (a service manager, a test harness).
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         print(f"chatsdk local test server listening on {server.base_url}", flush=True)
         key = f" OPENAI_API_KEY={args.api_key}" if args.api_key else ""
@@ -424,14 +415,8 @@ def _run_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        stopped = threading.Event()
-        try:
-            while not stopped.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
+        wait_until_interrupted()
     finally:
-        signal.signal(signal.SIGTERM, previous)
         server.stop()
     print("chatsdk local test server stopped", file=sys.stderr, flush=True)
     return EXIT_OK

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import signal
 import socket
 import threading
-from types import TracebackType
-from typing import Any
+from types import FrameType, TracebackType
+from typing import Any, NoReturn
 
 import anyio.to_thread
 
@@ -296,12 +297,26 @@ def run(
         replies=replies, faults=faults, api_key=api_key, host=host, port=port, models=models
     )
     server.start()
-    print(f"chatsdk local test server listening on {server.base_url}", flush=True)
+    try:
+        print(f"chatsdk local test server listening on {server.base_url}", flush=True)
+        wait_until_interrupted()
+    finally:
+        server.stop()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def wait_until_interrupted() -> None:
+    """Block the main thread until Ctrl-C or SIGTERM (a service manager, a test harness)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     stopped = threading.Event()
     try:
+        # Waiting in steps lets the interpreter run the signal handlers in between.
         while not stopped.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        signal.signal(signal.SIGTERM, previous)
