@@ -89,46 +89,36 @@ def _is_int(value: Any) -> bool:
 
 
 def _check_range(body: dict[str, Any], param: str, low: float, high: float) -> None:
-    value = body.get(param)
-    if value is None:
-        return
-    if not _is_number(value):
-        raise _type_error(param, "a decimal", value)
-    if value < low:
-        raise _bad(
-            param,
-            f"Invalid '{param}': decimal below minimum value. Expected a value >= {low:g}, "
-            f"but got {value} instead.",
-            "decimal_below_min_value",
-        )
-    if value > high:
-        raise _bad(
-            param,
-            f"Invalid '{param}': decimal above maximum value. Expected a value <= {high:g}, "
-            f"but got {value} instead.",
-            "decimal_above_max_value",
-        )
+    _check_bounds(body, param, low, high, integer=False)
 
 
 def _check_int(body: dict[str, Any], param: str, low: int, high: int | None = None) -> None:
+    _check_bounds(body, param, low, high, integer=True)
+
+
+def _check_bounds(
+    body: dict[str, Any], param: str, low: float, high: float | None, *, integer: bool
+) -> None:
+    """A number within [low, high], worded as the API words it for decimals and integers."""
     value = body.get(param)
     if value is None:
         return
-    if not _is_int(value):
-        raise _type_error(param, "an integer", value)
+    kind = "integer" if integer else "decimal"
+    if not (_is_int(value) if integer else _is_number(value)):
+        raise _type_error(param, "an integer" if integer else "a decimal", value)
     if value < low:
         raise _bad(
             param,
-            f"Invalid '{param}': integer below minimum value. Expected a value >= {low}, "
+            f"Invalid '{param}': {kind} below minimum value. Expected a value >= {low:g}, "
             f"but got {value} instead.",
-            "integer_below_min_value",
+            f"{kind}_below_min_value",
         )
     if high is not None and value > high:
         raise _bad(
             param,
-            f"Invalid '{param}': integer above maximum value. Expected a value <= {high}, "
+            f"Invalid '{param}': {kind} above maximum value. Expected a value <= {high:g}, "
             f"but got {value} instead.",
-            "integer_above_max_value",
+            f"{kind}_above_max_value",
         )
 
 
