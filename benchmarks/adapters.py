@@ -14,13 +14,15 @@ Variants used by the pool study (``--adapters``), not part of the default run:
 
 * ``floor-httpx-defaults``: the floor with httpx's default ``Limits`` (100 / 20 keep-alive).
 * ``floor-limits-N``: the floor with ``Limits(max_connections=N, max_keepalive_connections=N)``.
-* ``floor-fastpool``: the floor on ``fastpool.FastPoolTransport`` (httpcore's pool with a
-  linear request-assignment pass).
+* ``floor-fastpool``: the floor on chatsdk's own transport (httpx's, with httpcore's pool
+  planning in one pass: ``chatsdk._pool``).
 * ``floor-httpcore2``: the floor on httpcore2's connection pool (the pool under openai's
   ``httpx2``), wrapped as an ``httpx`` transport.
 * ``floor-aiohttp``: the floor on ``httpx_aiohttp.AiohttpTransport``.
-* ``chatsdk-fastpool``, ``chatsdk-httpcore2``, ``chatsdk-aiohttp``: chatsdk given an
-  ``http_client`` on the same transports.
+* ``chatsdk-default``: chatsdk given an ``http_client`` on httpx's stock transport, to show
+  what its own transport saves.
+* ``chatsdk-httpcore2``, ``chatsdk-aiohttp``: chatsdk given an ``http_client`` on those
+  transports.
 """
 
 from __future__ import annotations
@@ -75,9 +77,9 @@ def make_transport(kind: str, limits: dict[str, int]) -> Any:
     if kind == "default":
         return httpx.AsyncHTTPTransport(limits=httpx.Limits(**limits))
     if kind == "fastpool":
-        from fastpool import FastPoolTransport
+        from chatsdk._pool import make_transport as one_pass_transport
 
-        return FastPoolTransport(limits=httpx.Limits(**limits))
+        return one_pass_transport(httpx.Limits(**limits))
     if kind == "httpcore2":
         from fastpool import Httpcore2Transport
 
@@ -325,7 +327,7 @@ def make_adapter(name: str) -> Adapter:
         return OpenAIAdapter()
     if name == "chatsdk":
         return ChatsdkAdapter()
-    if name in ("chatsdk-fastpool", "chatsdk-httpcore2", "chatsdk-aiohttp"):
+    if name in ("chatsdk-default", "chatsdk-httpcore2", "chatsdk-aiohttp"):
         return ChatsdkAdapter(name, transport=name.split("-", 1)[1])
     raise ValueError(f"unknown adapter {name!r}")
 

@@ -1,106 +1,15 @@
-"""Alternative ``httpx`` transports measured by the pool study (see docs/performance.md).
+"""An alternative ``httpx`` transport measured by the pool study (see docs/performance.md).
 
-Both plug into ``httpx.AsyncClient(transport=...)``, httpx's documented extension point.
-
-* ``FastPoolTransport``: httpx's own transport whose httpcore pool assigns queued requests to
-  connections in one linear pass. httpcore 1.0's ``_assign_requests_to_connections`` runs on
-  every request start and every response close and rebuilds the list of available and idle
-  connections once per queued request (O(requests x connections)), counts the pool once per
-  connection when trimming idle ones (O(connections^2)), and probes every pooled connection's
-  socket with ``poll()`` (``has_expired``). The replacement keeps the same policy but builds
-  each list once and probes only idle connections that are not already reserved.
-* ``Httpcore2Transport``: the pool of ``httpcore2`` (the package under openai's ``httpx2``),
-  which carries the same linear-pass fix upstream, adapted to httpx's transport API.
+``Httpcore2Transport`` puts the pool of ``httpcore2`` (the package under openai's ``httpx2``)
+behind httpx's transport API, httpx's documented extension point. The other pool measured, the
+one-pass ``chatsdk._pool.LinearPool``, is chatsdk's own default (``fastpool`` in the adapters).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
 
-import httpcore
 import httpx
-
-
-def _can_multiplex(connection: Any) -> bool:
-    """httpcore 1.0 has no ``can_multiplex()``: only an HTTP/2 connection multiplexes."""
-    return type(getattr(connection, "_connection", None)).__name__ == "AsyncHTTP2Connection"
-
-
-class FastAsyncConnectionPool(httpcore.AsyncConnectionPool):
-    def _assign_requests_to_connections(self) -> list[Any]:
-        closing: list[Any] = []
-        requests = self._requests
-        reserved = {r.connection for r in requests if r.connection is not None}
-
-        kept: list[Any] = []
-        idle_count = 0
-        for connection in self._connections:
-            if connection.is_closed():
-                continue
-            idle = connection.is_idle()
-            if idle and connection not in reserved and connection.has_expired():
-                closing.append(connection)
-                continue
-            kept.append(connection)
-            idle_count += idle and connection not in reserved
-
-        surplus = idle_count - self._max_keepalive_connections
-        if surplus > 0:
-            trimmed: list[Any] = []
-            for connection in kept:
-                if surplus > 0 and connection.is_idle() and connection not in reserved:
-                    closing.append(connection)
-                    surplus -= 1
-                else:
-                    trimmed.append(connection)
-            kept = trimmed
-        self._connections = kept
-
-        available = [
-            c
-            for c in kept
-            if c.is_available() and not (c.is_idle() and c in reserved and not _can_multiplex(c))
-        ]
-        budget = self._max_connections - len(kept)
-        for pool_request in requests:
-            if not available and budget <= 0:
-                break
-            if not pool_request.is_queued():
-                continue
-            origin = pool_request.request.url.origin
-            for index, connection in enumerate(available):
-                if connection.can_handle_request(origin):
-                    pool_request.assign_to_connection(connection)
-                    if connection.is_idle() and not _can_multiplex(connection):
-                        del available[index]
-                    break
-            else:
-                if budget > 0:
-                    connection = self.create_connection(origin)
-                    kept.append(connection)
-                    pool_request.assign_to_connection(connection)
-                    budget -= 1
-                    continue
-                for index, connection in enumerate(available):
-                    if connection.is_idle():
-                        del available[index]
-                        kept.remove(connection)
-                        closing.append(connection)
-                        connection = self.create_connection(origin)
-                        kept.append(connection)
-                        pool_request.assign_to_connection(connection)
-                        break
-        return closing
-
-
-class FastPoolTransport(httpx.AsyncHTTPTransport):
-    """``httpx.AsyncHTTPTransport`` on ``FastAsyncConnectionPool`` (same settings)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if type(self._pool) is httpcore.AsyncConnectionPool:  # not a proxy
-            self._pool.__class__ = FastAsyncConnectionPool
 
 
 class _Httpcore2Stream(httpx.AsyncByteStream):

@@ -113,12 +113,20 @@ def probe(names: list[str]) -> tuple[list[str], dict[str, str]]:
     return ok, skipped
 
 
-def measure_import(name: str) -> dict[str, Any]:
+def measure_import(name: str, *, write_bytecode: bool = False) -> dict[str, Any]:
+    """Import time in a fresh interpreter. ``write_bytecode`` lets it cache bytecode even where
+    PYTHONDONTWRITEBYTECODE is set: installed packages come with bytecode, and an editable
+    checkout without it would compile its source on every import, which no user's install does.
+    """
     stmt = adapters.IMPORTS[adapters.family(name)]
     code = f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
+    env = dict(os.environ)
+    if write_bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+        env=env,
     )
     process = time.perf_counter() - t0
     return {
@@ -294,7 +302,7 @@ def main() -> None:
     started = time.perf_counter()
     if "import" in figures:
         for name in names:  # unmeasured: compile and cache bytecode
-            measure_import(name)
+            measure_import(name, write_bytecode=True)
         for _ in range(import_runs):
             for name in names:
                 samples.append(measure_import(name))

@@ -134,12 +134,12 @@ class ChunkAccumulator:
     once and ``arguments`` concatenated; usage is taken from a usage-only chunk or from a choice.
     """
 
-    __slots__ = ("_choices", "_errored", "_fields", "_keys", "_usage", "has_output")
+    __slots__ = ("_choices", "_errored", "_fields", "_size", "_usage", "has_output")
 
     def __init__(self) -> None:
         self._choices: dict[int, _ChoiceState] = {}
         self._fields: dict[str, Any] = {}
-        self._keys: Any = None
+        self._size = -1
         self._usage: Any = None
         self._errored = False
         #: True once any chunk carried content, reasoning or a tool call: the point after which a
@@ -148,15 +148,15 @@ class ChunkAccumulator:
 
     def add(self, chunk: dict[str, Any]) -> None:
         """Fold one decoded ``chat.completion.chunk`` object in."""
-        keys = chunk.keys()
         usage = chunk.get("usage")
         if usage:
             self._usage = usage
             self._add_fields(chunk)
-        elif keys != self._keys:
-            # The reply's fields (id, model, x_groq, ...) are read again only when the set of
-            # fields changes, and at the end: servers repeat the same values in every chunk.
-            self._keys = keys
+        elif len(chunk) != self._size:
+            # The reply's fields (id, model, x_groq, ...) are read again only when the number of
+            # fields changes, and with usage or a finish_reason: servers repeat the same values
+            # in every chunk between.
+            self._size = len(chunk)
             self._add_fields(chunk)
         choices = chunk.get("choices")
         if not choices:

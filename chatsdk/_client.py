@@ -36,7 +36,6 @@ from ._exceptions import (
 from ._logging import configure_from_env, logger, redact_headers
 from ._models import ChatCompletion
 from ._params import CreateParams, Message, TimeoutTypes, build_body, split_options
-from ._pool import make_transport
 from ._retry import retry_delay, should_retry_status
 from ._streaming import AsyncChatStream
 from ._version import __version__
@@ -373,6 +372,10 @@ class AsyncChatClient:
         self._headers = headers
         self._owns_http = http_client is None
         if http_client is None:
+            # Imported here: httpcore (and, through it, trio where installed) loads only when
+            # a client makes its own transport, as httpx itself defers it.
+            from ._pool import make_transport
+
             http_client = httpx.AsyncClient(
                 transport=make_transport(DEFAULT_LIMITS), timeout=self.timeout
             )

@@ -15,7 +15,6 @@ import json
 import json.scanner
 import time
 import warnings
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -96,6 +95,23 @@ class AsyncChatStream:
                     print(chunk.choices[0].delta.content or "", end="")
     """
 
+    # Hundreds of streams may be open at once: slots keep each one small.
+    __slots__ = (
+        "_accumulator",
+        "_body_parts",
+        "_bytes",
+        "_call",
+        "_closed",
+        "_done",
+        "_events",
+        "_finished",
+        "_idle_timeout",
+        "_is_sse",
+        "_last_event_at",
+        "_parser",
+        "_response",
+    )
+
     def __init__(
         self, call: _Call, response: httpx.Response, *, idle_timeout: float | None
     ) -> None:
@@ -109,9 +125,10 @@ class AsyncChatStream:
     def _attach(self, response: httpx.Response) -> None:
         self._response = response
         self._parser = SSEParser()
-        self._events: deque[Event] = deque()
+        # Events not handled yet, last first, so that taking one is a pop from the end.
+        self._events: list[Event] = []
         self._bytes: AsyncIterator[bytes] = response.aiter_bytes()
-        self._body_parts: list[bytes] = []
+        self._body_parts: list[bytes] | None = None
         self._last_event_at = time.monotonic()
         self._done = False
         content_type = response.headers.get("content-type", "")
@@ -220,7 +237,7 @@ class AsyncChatStream:
                 try:
                     events = self._events
                     while events:
-                        payload = self._handle(events.popleft())
+                        payload = self._handle(events.pop())
                         if payload is not None:
                             return payload
                     if self._done:
@@ -259,12 +276,15 @@ class AsyncChatStream:
         except httpx.HTTPError as exc:
             raise self._broken(exc) from exc
         if not self._is_sse:
+            if self._body_parts is None:
+                self._body_parts = []
             self._body_parts.append(data)
             return True
         events = self._parser.feed(data)
         now = time.monotonic()
         if events:
-            self._events.extend(events)
+            events.reverse()
+            self._events = events
             self._last_event_at = now
         elif self._idle_timeout is not None and now - self._last_event_at > self._idle_timeout:
             # Comments and pings keep the socket busy but bring nothing; they do not count.
@@ -284,14 +304,16 @@ class AsyncChatStream:
 
     def _end_of_body(self) -> None:
         if not self._is_sse:
-            self._events.extend(self._body_as_events())
-            return
-        self._events.extend(self._parser.close())
-        if self._events:
-            # Events completed by the end of the body are handled before judging the end.
-            self._events.append(_EOF_EVENT)
-            return
-        self._eof()
+            events = self._body_as_events()
+        else:
+            events = self._parser.close()
+            if not events:
+                self._eof()
+                return
+            # Events completed by the end of the body are handled before the end is judged.
+            events.append(_EOF_EVENT)
+        events.reverse()
+        self._events = events
 
     def _eof(self) -> None:
         if self._accumulator.is_complete():
@@ -377,7 +399,7 @@ class AsyncChatStream:
 
     def _body_as_events(self) -> list[Event]:
         """A 200 reply that is not SSE: a whole ``chat.completion`` becomes one chunk."""
-        raw = b"".join(self._body_parts)
+        raw = b"".join(self._body_parts or ())
         text = raw.decode("utf-8", errors="replace")
         content_type = self._response.headers.get("content-type", "")
         try:
