@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ._version import __version__
@@ -311,7 +311,6 @@ def _run_chat(args: argparse.Namespace) -> int:
     of ``anyio.run``, which ends that answer only. The question and the part of the answer that
     arrived stay in the history; if nothing arrived, the question is dropped as well.
     """
-    import anyio
 
     from ._exceptions import APIError
 
@@ -345,7 +344,7 @@ def _run_chat(args: argparse.Namespace) -> int:
         messages.append({"role": "user", "content": question})
         received: list[str] = []
         try:
-            anyio.run(_chat_turn, args, messages, received)
+            _run_async(_chat_turn, args, messages, received)
         except KeyboardInterrupt:
             _write(sys.stdout, "\n")
             print(f"{PROG}: answer interrupted", file=sys.stderr, flush=True)
@@ -478,12 +477,26 @@ def _run_demo() -> int:
 # -- entry point -----------------------------------------------------------------------------------
 
 
+def _run_async(func: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """``anyio.run(func, *args)``, with Ctrl-C always surfacing as ``KeyboardInterrupt``.
+
+    On Python 3.10 the event loop reports a Ctrl-C that cancelled the running answer as the
+    answer task's ``CancelledError``; newer Pythons raise ``KeyboardInterrupt`` themselves.
+    """
+    import asyncio
+
+    import anyio
+
+    try:
+        anyio.run(func, *args)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+
+
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.command == "ask":
-        import anyio
-
         question = _read_question(args, args.command_parser)
-        anyio.run(_ask, args, question)
+        _run_async(_ask, args, question)
         return EXIT_OK
     if args.command == "chat":
         return _run_chat(args)
