@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from typing import IO, Any
 
 import anyio
 import httpx
@@ -142,3 +144,19 @@ async def settled_task_count(backend: str) -> int:
 def open_fds() -> int:
     """Open file descriptors of this process (0 where /proc is missing)."""
     return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+
+def read_line(pipe: IO[bytes], timeout: float = 10.0) -> str:
+    """One line from a child process's pipe, waiting at most ``timeout`` seconds for it."""
+    fd = pipe.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while not seen.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            raise AssertionError(f"no line in {timeout} s; output: {seen!r}")
+        data = os.read(fd, 1)
+        if not data:
+            raise AssertionError(f"no line before EOF; output: {seen!r}")
+        seen += data
+    return seen.decode()

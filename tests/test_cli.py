@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import anyio
 import pytest
+from helpers import read_line
 
 import chatsdk
 from chatsdk import _cli
@@ -618,19 +619,3 @@ def read_until(pipe: IO[bytes] | None, text: str, timeout: float = WAIT) -> str:
             raise AssertionError(f"{text!r} not seen before EOF; output: {seen!r}")
         seen += data
     return text
-
-
-def read_line(pipe: IO[bytes], timeout: float = WAIT) -> str:
-    fd = pipe.fileno()
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while not seen.endswith(b"\n"):
-        remaining = deadline - time.monotonic()
-        ready, _, _ = select.select([fd], [], [], max(remaining, 0))
-        if not ready:
-            raise AssertionError(f"no line in {timeout} s; output: {seen!r}")
-        data = os.read(fd, 1)
-        if not data:
-            raise AssertionError(f"no line before EOF; output: {seen!r}")
-        seen += data
-    return seen.decode()

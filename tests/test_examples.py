@@ -8,12 +8,10 @@ from __future__ import annotations
 import os
 import queue
 import re
-import select
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import IO, Any
 import anyio
 import httpx
 import pytest
+from helpers import read_line
 
 from chatsdk.testing import ECHO_PREFIX, Faults, LocalServer, ReplyLike, ToolCallReply, serve
 
@@ -190,7 +189,7 @@ def relay(server: LocalServer) -> Iterator[tuple[str, queue.Queue[str]]]:
     reader = threading.Thread(target=_pump, args=(proc.stderr, logs), daemon=True)
     reader.start()
     try:
-        line = _read_line(proc.stdout)
+        line = read_line(proc.stdout)
         match = re.fullmatch(r"relay listening on (http://127\.0\.0\.1:\d+/)\n", line)
         assert match, line
         yield match[1], logs
@@ -209,21 +208,6 @@ def _pump(pipe: IO[bytes], lines: queue.Queue[str]) -> None:
     for line in pipe:
         lines.put(line.decode(errors="replace"))
     pipe.close()
-
-
-def _read_line(pipe: IO[bytes], timeout: float = WAIT) -> str:
-    fd = pipe.fileno()
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while not seen.endswith(b"\n"):
-        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
-        if not ready:
-            raise AssertionError(f"no line in {timeout} s; output: {seen!r}")
-        data = os.read(fd, 1)
-        if not data:
-            raise AssertionError(f"no line before EOF; output: {seen!r}")
-        seen += data
-    return seen.decode()
 
 
 async def read_events(response: httpx.Response, limit: int | None = None) -> list[Any]:
