@@ -10,6 +10,10 @@ text, which the harness compares with the text the server was asked to send.
   with ``Limits(max_connections=1000, max_keepalive_connections=100)`` (httpx's default of
   100/20 can hold neither 500 streams nor 50 idle keep-alive connections).
 
+Each operation writes its read loop out in full, though the loops look alike: a shared helper
+(an async generator, a callback) would add a layer to the path being measured, the floor's most
+of all.
+
 Variants used by the pool study (``--adapters``), not part of the default run:
 
 * ``floor-httpx-defaults``: the floor with httpx's default ``Limits`` (100 / 20 keep-alive).
