@@ -146,17 +146,28 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
 
 
-def read_line(pipe: IO[bytes], timeout: float = 10.0) -> str:
-    """One line from a child process's pipe, waiting at most ``timeout`` seconds for it."""
+def read_until(pipe: IO[bytes] | None, text: str, timeout: float = 10.0) -> str:
+    """Read a child process's pipe byte by byte until ``text`` arrives; returns all it read.
+
+    Byte by byte, so that nothing past ``text`` is taken from the pipe; at most ``timeout``
+    seconds in all.
+    """
+    assert pipe is not None
     fd = pipe.fileno()
+    wanted = text.encode()
     seen = b""
     deadline = time.monotonic() + timeout
-    while not seen.endswith(b"\n"):
+    while not seen.endswith(wanted):
         ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
         if not ready:
-            raise AssertionError(f"no line in {timeout} s; output: {seen!r}")
+            raise AssertionError(f"{text!r} not seen in {timeout} s; output: {seen!r}")
         data = os.read(fd, 1)
         if not data:
-            raise AssertionError(f"no line before EOF; output: {seen!r}")
+            raise AssertionError(f"{text!r} not seen before EOF; output: {seen!r}")
         seen += data
     return seen.decode()
+
+
+def read_line(pipe: IO[bytes], timeout: float = 10.0) -> str:
+    """One line from a child process's pipe, waiting at most ``timeout`` seconds for it."""
+    return read_until(pipe, "\n", timeout)
