@@ -289,7 +289,8 @@ class AsyncChatStream:
         elif self._idle_timeout is not None and now - self._last_event_at > self._idle_timeout:
             # Comments and pings keep the socket busy but bring nothing; they do not count.
             raise APITimeoutError(
-                f"No stream event for {self._idle_timeout} s (only keep-alive comments)."
+                f"No stream event for {self._idle_timeout} s (only keep-alive comments or an "
+                "unfinished event arrived)."
             )
         return True
 
