@@ -374,11 +374,9 @@ class AsyncChatClient:
         if http_client is None:
             # Imported here: httpcore (and, through it, trio where installed) loads only when
             # a client makes its own transport, as httpx itself defers it.
-            from ._pool import make_transport
+            from ._pool import make_client
 
-            http_client = httpx.AsyncClient(
-                transport=make_transport(DEFAULT_LIMITS), timeout=self.timeout
-            )
+            http_client = make_client(limits=DEFAULT_LIMITS, timeout=self.timeout)
         self._http = http_client
         self.chat = Chat(self)
 

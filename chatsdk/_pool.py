@@ -14,7 +14,7 @@ client uses httpx's transport as it is.
 
 Example::
 
-    http = httpx.AsyncClient(transport=make_transport(limits))
+    http = make_client(limits=limits, timeout=timeout)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import httpcore
 import httpx
 
-__all__ = ["LinearPool", "make_transport", "pool_is_replaceable"]
+__all__ = ["LinearPool", "make_client", "make_transport", "pool_is_replaceable"]
 
 # The httpcore releases whose pool internals LinearPool was checked against.
 _SUPPORTED_HTTPCORE = ("1.0.",)
@@ -116,11 +116,26 @@ class LinearPool(httpcore.AsyncConnectionPool):
         return closing
 
 
-def make_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's transport with ``limits``, on :class:`LinearPool` where httpcore allows it."""
-    transport = httpx.AsyncHTTPTransport(limits=limits)
-    pool = transport._pool
+def _use_linear_pool(transport: object) -> None:
+    pool = getattr(transport, "_pool", None)
     if type(pool) is httpcore.AsyncConnectionPool and pool_is_replaceable():
         # Same class layout, one method replaced: the pool keeps every setting httpx gave it.
         pool.__class__ = LinearPool
+
+
+def make_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's transport with ``limits``, on :class:`LinearPool` where httpcore allows it."""
+    transport = httpx.AsyncHTTPTransport(limits=limits)
+    _use_linear_pool(transport)
     return transport
+
+
+def make_client(*, limits: httpx.Limits, timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` whose direct connections use :class:`LinearPool`.
+
+    The client is built as httpx builds it, so proxies from the environment (``HTTPS_PROXY``,
+    ``NO_PROXY``, ...) still apply: httpx ignores them when handed a transport of one's own.
+    """
+    client = httpx.AsyncClient(limits=limits, timeout=timeout)
+    _use_linear_pool(client._transport)
+    return client

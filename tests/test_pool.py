@@ -179,3 +179,15 @@ async def test_many_concurrent_requests_over_the_pool() -> None:
         pool = client._http._transport._pool  # type: ignore[attr-defined]
         assert len(pool.connections) <= 100
     assert sorted(answers) == sorted(f"{ECHO_PREFIX}q{i}" for i in range(200))
+
+
+def test_environment_proxies_still_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    client = chatsdk.AsyncChatClient(api_key="k", base_url="https://api.test/v1")
+    http = client._http
+    proxied = [
+        transport for pattern, transport in http._mounts.items() if pattern.scheme == "https"
+    ]
+    assert proxied, "HTTPS_PROXY from the environment was ignored"
+    assert type(http._transport._pool) is LinearPool  # type: ignore[attr-defined]
