@@ -229,12 +229,11 @@ def _read_question(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 async def _ask(args: argparse.Namespace, question: str) -> None:
     messages = [*_first_messages(args), {"role": "user", "content": question}]
-    params = _params(args)
     out = sys.stdout
     async with _client(args) as client:
         if args.no_stream:
             reply = await client.chat.completions.create(
-                model=args.model, messages=messages, **params
+                model=args.model, messages=messages, **_params(args)
             )
             if args.json:
                 _write(out, json.dumps(reply.to_dict(), ensure_ascii=False, indent=2) + "\n")
@@ -244,29 +243,10 @@ async def _ask(args: argparse.Namespace, question: str) -> None:
             if args.verbose:
                 _print_usage(reply.usage)
             return
-        if args.verbose:
-            params["stream_options"] = {"include_usage": True}
-        stream = await client.chat.completions.create(
-            model=args.model, messages=messages, stream=True, **params
-        )
-        usage = None
-        ends_with_newline = True
-        async with stream:
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if args.json:
-                    _write(out, json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-                    continue
-                for choice in chunk.choices:
-                    text = choice.delta.content
-                    if choice.index == 0 and text:
-                        _write(out, text)
-                        ends_with_newline = text.endswith("\n")
-        if not args.json and not ends_with_newline:
+        received: list[str] = []
+        await _answer(client, args, messages, received, as_json=args.json)
+        if received and not received[-1].endswith("\n"):
             _write(out, "\n")
-        if args.verbose:
-            _print_usage(usage)
 
 
 async def _answer(
@@ -274,8 +254,11 @@ async def _answer(
     args: argparse.Namespace,
     messages: list[Message],
     received: list[str],
+    *,
+    as_json: bool = False,
 ) -> None:
-    """Stream one answer of the conversation, appending each piece to ``received``."""
+    """Stream one answer, printing each piece of choice 0 and appending it to ``received``;
+    with ``as_json``, print each chunk as a line of JSON instead."""
     params = _params(args)
     if args.verbose:
         params["stream_options"] = {"include_usage": True}
@@ -287,6 +270,9 @@ async def _answer(
         async for chunk in stream:
             if chunk.usage is not None:
                 usage = chunk.usage
+            if as_json:
+                _write(sys.stdout, json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+                continue
             for choice in chunk.choices:
                 text = choice.delta.content
                 if choice.index == 0 and text:
