@@ -78,12 +78,9 @@ __all__ = [
     "__version__",
 ]
 
-# Objects report the public module, not the private one they are defined in.
+# Classes report the public module, not the private one they are defined in.
 for _name in __all__:
     _obj = globals()[_name]
-    if hasattr(_obj, "__module__"):
-        try:
-            _obj.__module__ = "chatsdk"
-        except (AttributeError, TypeError):
-            pass
+    if isinstance(_obj, type):
+        _obj.__module__ = "chatsdk"
 del _name, _obj
