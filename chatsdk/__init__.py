@@ -78,9 +78,10 @@ __all__ = [
     "__version__",
 ]
 
-# Classes report the public module, not the private one they are defined in.
+# Classes defined here report the public module, not the private one they are defined in.
+# (Checked by name: on Python 3.10 a type alias such as Message also passes isinstance(x, type).)
 for _name in __all__:
     _obj = globals()[_name]
-    if isinstance(_obj, type):
+    if isinstance(_obj, type) and getattr(_obj, "__module__", "").startswith("chatsdk."):
         _obj.__module__ = "chatsdk"
 del _name, _obj
