@@ -180,11 +180,8 @@ class _Call:
             except TimeoutError:
                 raise self.deadline_error() from None
             except httpx.HTTPError as exc:
-                error = translate_transport_error(exc)
-                if self.can_retry() and await self.wait_before_retry({}, str(error)):
-                    continue
-                error.attempts = self.attempts
-                raise error from exc
+                await self.recover(exc)
+                continue
             if response.status_code < 300:
                 return response
             error = await self._status_error(response)
@@ -195,6 +192,14 @@ class _Call:
             ):
                 continue
             raise error
+
+    async def recover(self, exc: httpx.HTTPError) -> None:
+        """After a transport failure: wait for the next attempt, or raise it as chatsdk's error."""
+        error = translate_transport_error(exc)
+        if self.can_retry() and await self.wait_before_retry({}, str(error)):
+            return
+        error.attempts = self.attempts
+        raise error from exc
 
     async def _status_error(self, response: httpx.Response) -> APIStatusError:
         try:
@@ -463,12 +468,9 @@ class AsyncChatClient:
                 raise call.deadline_error() from None
             except httpx.HTTPError as exc:
                 await response.aclose()
-                error = translate_transport_error(exc)
-                if call.can_retry() and await call.wait_before_retry({}, str(error)):
-                    response = await call.open()
-                    continue
-                error.attempts = call.attempts
-                raise error from exc
+                await call.recover(exc)
+                response = await call.open()
+                continue
             except BaseException:
                 await response.aclose()
                 raise
