@@ -11,9 +11,28 @@ Example::
         async with stream:
             async for text in stream.text():
                 print(text, end="", flush=True)
+
+The package is layered; each module imports only from the layers below it, never up, never in a
+cycle (a test walks the imports), and every module's docstring says its one job::
+
+    layer 3  __init__ (this namespace) · _cli/ (the chatsdk command, one module per command)
+             _client        AsyncChatClient: settings, headers, the pool; starts calls
+             _completions   client.chat.completions: builds the request, wraps the reply
+    layer 2  _streaming     AsyncChatStream: frames, decodes and folds what its call reads
+             _call          one call's life: send, retry, wait, deadline, read; httpx ends here
+             _pool          the HTTP transport a client makes for itself
+    layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error) · _accumulate
+    (pure)   (chunks -> reply) · _models (views over JSON) · _params (request body) · _options
+             (settings) · _retry (RetryPolicy) · _exceptions (the error tree) · _json · _logging
+
+Where a change goes: a new endpoint is a resource module in layer 3 that builds a request and
+hands it to a call (like ``_completions``); a new retry rule goes in ``_retry``; a new server quirk
+in ``_events`` or ``_accumulate``, with its literal bytes as the test; a new stream feature in
+``_streaming``, fed by a pure module below it.
 """
 
-from ._client import AsyncChatClient, Chat, Completions
+from ._client import AsyncChatClient
+from ._completions import Chat, Completions
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -41,7 +60,8 @@ from ._models import (
     Model,
     ToolCall,
 )
-from ._params import CreateParams, Message
+from ._params import CreateParams, MessageParam
+from ._retry import RetryPolicy
 from ._streaming import AsyncChatStream
 from ._version import __version__
 
@@ -67,11 +87,12 @@ __all__ = [
     "CreateParams",
     "FunctionCall",
     "InternalServerError",
-    "Message",
+    "MessageParam",
     "Model",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RetryPolicy",
     "StreamError",
     "ToolCall",
     "UnprocessableEntityError",
@@ -79,7 +100,8 @@ __all__ = [
 ]
 
 # Classes defined here report the public module, not the private one they are defined in.
-# (Checked by name: on Python 3.10 a type alias such as Message also passes isinstance(x, type).)
+# (Checked by name: on Python 3.10 a type alias such as MessageParam also passes
+# isinstance(x, type).)
 for _name in __all__:
     _obj = globals()[_name]
     if isinstance(_obj, type) and getattr(_obj, "__module__", "").startswith("chatsdk."):

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ._version import __version__
 
 if TYPE_CHECKING:
-
     from ._client import AsyncChatClient
     from ._models import CompletionUsage
-    from ._params import CreateParams, Message
+    from ._params import CreateParams
+    from ._params import MessageParam as Message
     from .testing import LocalServer
 
 __all__ = ["main"]

@@ -16,8 +16,9 @@ Every error chatsdk raises is an :class:`APIError`::
     │   └── InternalServerError       >= 500
     └── StreamError                   a stream broke: an error event, bad data, or an early end
 
-httpx, httpx-sse and json exceptions never escape: :func:`translate_transport_error` turns them into
-the classes above, chaining the original as ``__cause__``.
+httpx and json exceptions never escape: the call that meets one (``_call``) raises the class above
+that fits, chaining the original as ``__cause__``. This module is pure: it builds errors from
+values, and imports nothing that does I/O.
 
 Example::
 
@@ -31,10 +32,10 @@ Example::
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
-import httpx
+from . import _json
 
 __all__ = [
     "APIConnectionError",
@@ -61,19 +62,29 @@ class APIError(Exception):
     """Base class of every error chatsdk raises.
 
     ``message`` is the human-readable text; ``attempts`` is how many times the request was sent
-    before this error was raised (1 when it was not retried); ``partial_text`` is the content a
+    before this error was raised (1 when it was not retried); ``request_id`` is the server's
+    ``x-request-id`` for the last attempt, when it sent one; ``partial_text`` is the content a
     stream delivered before it failed (empty for buffered requests).
+
+    Example::
+
+        try:
+            await client.chat.completions.create(model="m", messages=messages)
+        except chatsdk.APIError as exc:
+            log.warning("chat failed after %d attempts: %s", exc.attempts, exc.message)
     """
 
     message: str
     attempts: int
     partial_text: str
+    request_id: str | None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
         self.attempts = 1
         self.partial_text = ""
+        self.request_id = None
 
     def __str__(self) -> str:
         if self.attempts > 1:
@@ -100,7 +111,8 @@ class APIStatusError(APIError):
 
     The fields of the API's ``{"error": {...}}`` body are on the instance: ``type``, ``param`` and
     ``code`` (``None`` where the server did not send them); ``body`` is the parsed JSON (or the raw
-    text when it was not JSON), and ``request_id`` the ``x-request-id`` header.
+    text when it was not JSON), ``headers`` the reply's headers and ``request_id`` its
+    ``x-request-id``.
     """
 
     status_code: int
@@ -115,7 +127,7 @@ class APIStatusError(APIError):
         code: str | int | None = None,
         body: object = None,
         request_id: str | None = None,
-        headers: httpx.Headers | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -124,7 +136,7 @@ class APIStatusError(APIError):
         self.code = code
         self.body = body
         self.request_id = request_id
-        self.headers = headers if headers is not None else httpx.Headers()
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
 
     def __str__(self) -> str:
         text = f"Error code: {self.status_code} - {super().__str__()}"
@@ -169,7 +181,8 @@ class StreamError(APIError):
     """A stream broke after it started: an error event, undecodable data, or an early end.
 
     ``type`` and ``code`` come from the error event when the server sent one; ``partial_text`` is
-    the content of choice 0 received before the error, so nothing already shown is lost.
+    the content of choice 0 received before the error, so nothing already shown is lost;
+    ``request_id`` and ``attempts`` say which request it was, as on every error.
     """
 
     def __init__(
@@ -263,24 +276,25 @@ def error_fields(payload: object) -> dict[str, Any] | None:
 
 
 def _json_text(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)[:BODY_QUOTE_LIMIT]
+    return _json.dumps(value)[:BODY_QUOTE_LIMIT]
 
 
-def make_status_error(response: httpx.Response, content: bytes) -> APIStatusError:
-    """Build the status error for ``response`` whose body is ``content``."""
-    status = response.status_code
+def make_status_error(
+    status: int, reason: str, headers: Mapping[str, str], content: bytes
+) -> APIStatusError:
+    """The status error for a reply with this status, reason phrase, headers and body."""
     text = content.decode("utf-8", errors="replace")
     body: object = text
     fields: dict[str, Any] | None = None
     try:
-        body = json.loads(text)
+        body = _json.loads(text)
     except ValueError:
         pass
     else:
         fields = error_fields(body)
     if fields is None:
-        reason = response.reason_phrase or "error"
         quoted = text.strip()[:BODY_QUOTE_LIMIT]
+        reason = reason or "error"
         message = f"{status} {reason}: {quoted}" if quoted else f"{status} {reason}"
         fields = {"message": message, "type": None, "param": None, "code": None}
     return status_error_class(status)(
@@ -290,21 +304,6 @@ def make_status_error(response: httpx.Response, content: bytes) -> APIStatusErro
         param=fields["param"],
         code=fields["code"],
         body=body,
-        request_id=response.headers.get("x-request-id"),
-        headers=response.headers,
+        request_id=headers.get("x-request-id"),
+        headers=headers,
     )
-
-
-def translate_transport_error(exc: Exception) -> APIError:
-    """Turn an httpx (or httpx-sse) exception into chatsdk's; the caller chains it with ``from``."""
-    if isinstance(exc, APIError):
-        return exc
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"Request timed out ({type(exc).__name__}).")
-    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-        detail = str(exc) or type(exc).__name__
-        return APIConnectionError(f"Connection broken while reading the reply: {detail}")
-    if isinstance(exc, httpx.HTTPError):
-        detail = str(exc) or type(exc).__name__
-        return APIConnectionError(f"Connection error: {detail}")
-    return APIConnectionError(f"Connection error: {type(exc).__name__}: {exc}")

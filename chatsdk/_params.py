@@ -17,14 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
-import httpx
+from ._options import TimeoutTypes
+from ._retry import RetryPolicy
 
-__all__ = ["CreateParams", "Message", "build_body", "split_options"]
+__all__ = ["CreateParams", "MessageParam", "build_body", "split_options"]
 
-Message = Mapping[str, Any]
-"""A chat message, e.g. ``{"role": "user", "content": "Hello!"}``."""
-
-TimeoutTypes = float | httpx.Timeout | None
+MessageParam = Mapping[str, Any]
+"""A message to send, e.g. ``{"role": "user", "content": "Hello!"}``."""
 
 
 class CreateParams(TypedDict, total=False):
@@ -65,11 +64,12 @@ class CreateParams(TypedDict, total=False):
     extra_body: Mapping[str, Any] | None
     timeout: TimeoutTypes
     deadline: float | None
+    retry: RetryPolicy
     max_retries: int
 
 
 _OPTIONS = frozenset(
-    {"extra_headers", "extra_query", "extra_body", "timeout", "deadline", "max_retries"}
+    {"extra_headers", "extra_query", "extra_body", "timeout", "deadline", "retry", "max_retries"}
 )
 
 _Kind = Literal["number", "int", "bool", "str", "object", "array", "str_or_object"]
@@ -172,7 +172,7 @@ def _unknown_parameter(name: str) -> str:
     )
 
 
-def _check_messages(messages: Iterable[Message]) -> list[Any]:
+def _check_messages(messages: Iterable[MessageParam]) -> list[Any]:
     if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
         raise TypeError(
             "messages must be a list of message mappings such as "
@@ -231,7 +231,7 @@ def _check_logit_bias(value: Any) -> Any:
 
 def build_body(
     model: str,
-    messages: Iterable[Message],
+    messages: Iterable[MessageParam],
     stream: bool,
     params: Mapping[str, Any],
     extra_body: Mapping[str, Any] | None = None,

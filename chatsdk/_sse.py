@@ -1,12 +1,17 @@
-"""Server-sent event framing: bytes in, events out. Pure, no I/O.
+"""Server-sent event framing: bytes in, ``(type, data)`` events out. Pure, no I/O.
 
-Lines are split by httpx-sse's line decoder (CR, LF and CRLF line ends, as the SSE spec has
-them, and nothing else: U+2028 or U+0085 inside a JSON string do not end a line). Events are then
-assembled here, per the spec's interpretation rules, as plain ``(event, data)`` pairs: a stream
-brings one event per chunk, and building an object per event costs more CPU than the rest of the
-framing. Around that, this module does what chat servers need: bytes are always decoded as UTF-8
-whatever the Content-Type says, even when a character is split across reads; a leading
-byte-order mark is dropped; a bare ``error:`` field line, which the spec would ignore, becomes an
+Why not httpx-sse's public API: ``EventSource.aiter_sse()`` decodes the body with the charset the
+Content-Type names (chat servers that send none, or the wrong one, must still be read as UTF-8),
+refuses a body that is not labelled ``text/event-stream``, buffers a line of any length (a
+hostile server's 50 MB line would all be held), builds an object per event (more CPU than the
+rest of the framing, at one event per chunk), drops a last event that no blank line ends, and
+reads the response itself, so the caller cannot bound each read by a deadline. So the framing is
+done here, by the spec's rules: lines end at CR, LF or CRLF and nothing else (U+2028 or U+0085
+inside a JSON string do not end a line), and events are plain ``(event, data)`` pairs.
+
+Around that, this module does what chat servers need: bytes are always decoded as UTF-8 whatever
+the Content-Type says, even when a character is split across reads; a leading byte-order mark is
+dropped; a bare ``error:`` field line, which the spec would ignore, becomes an
 ``error`` event so that it is not lost; and one event may not grow past :data:`MAX_EVENT_CHARS`.
 
 Example::
@@ -19,8 +24,6 @@ Example::
 from __future__ import annotations
 
 import codecs
-
-from httpx_sse._decoders import SSELineDecoder
 
 from ._exceptions import StreamError
 
@@ -39,11 +42,22 @@ _BOM = "\ufeff"
 class SSEParser:
     """Incremental SSE parser; :meth:`feed` takes raw bytes as they arrive from the socket."""
 
-    __slots__ = ("_data", "_event", "_lines", "_pending_chars", "_started", "_utf8")
+    __slots__ = (
+        "_cr",
+        "_data",
+        "_event",
+        "_partial",
+        "_pending_chars",
+        "_started",
+        "_utf8",
+    )
 
     def __init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._lines = SSELineDecoder()
+        # The start of a line whose end has not arrived, in pieces (joined once, when it ends).
+        self._partial: list[str] = []
+        # The last text ended in CR: an LF that opens the next one belongs to that line end.
+        self._cr = False
         self._started = False
         self._pending_chars = 0
         # The event being assembled: its type and its data lines.
@@ -61,13 +75,40 @@ class SSEParser:
                 if not text:
                     return []
             self._started = True
-        return self._decode_lines(self._lines.decode(text), len(text))
+        return self._decode_lines(self._split(text), len(text))
+
+    def _split(self, text: str) -> list[str]:
+        """The lines that ``text`` completes; an unfinished last line is kept for later."""
+        if self._cr:
+            self._cr = False
+            if text[0] == "\n":
+                text = text[1:]
+                if not text:
+                    return []
+        if "\r" in text:
+            self._cr = text[-1] == "\r"
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        last = lines.pop()
+        if not lines:
+            if last:
+                self._partial.append(last)
+            return lines
+        if self._partial:
+            self._partial.append(lines[0])
+            lines[0] = "".join(self._partial)
+            self._partial = []
+        if last:
+            self._partial.append(last)
+        return lines
 
     def close(self) -> list[Event]:
         """The events completed by the end of the stream (a last line without a line end)."""
         tail = self._utf8.decode(b"", final=True)
-        lines = self._lines.decode(tail) if tail else []
-        lines += self._lines.flush()
+        lines = self._split(tail) if tail else []
+        if self._partial:
+            lines.append("".join(self._partial))
+            self._partial = []
         # The spec drops an event that no blank line ends; a chat server that ends without one
         # still meant what it sent, so the last event is completed here.
         return self._decode_lines([*lines, ""], 0)

@@ -1,4 +1,10 @@
-"""The stream a ``create(..., stream=True)`` call returns.
+"""The stream a ``create(..., stream=True)`` call returns: events in, chunks and text out.
+
+The stream consumes what its :class:`~chatsdk._call.Call` hands it: the reply, and the pieces of
+its body, read within the call's deadline. It frames them into events (:mod:`._sse`), decodes
+each (:mod:`._events`), folds them into the reply so far (:mod:`._accumulate`), and judges the end.
+It never decides a retry: when it breaks before its first token it asks the call, and if the call
+sends again, it reads the new reply from the start.
 
 Example::
 
@@ -11,67 +17,23 @@ Example::
 
 from __future__ import annotations
 
-import json
-import json.scanner
-import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import httpx
-
 from ._accumulate import ChunkAccumulator
-from ._exceptions import (
-    APIError,
-    APITimeoutError,
-    StreamError,
-    error_fields,
-    translate_transport_error,
-)
+from ._call import Call
+from ._events import DONE, EOF, EOF_EVENT, body_as_events, decode_event
+from ._exceptions import APIConnectionError, APIError, APITimeoutError, StreamError
 from ._models import ChatCompletion, ChatCompletionChunk
-from ._retry import is_retryable_stream_error
 from ._sse import Event, SSEParser
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from types import TracebackType
 
-    from ._client import _Call
+    import httpx
 
 __all__ = ["AsyncChatStream"]
-
-# After [DONE] the rest of the body (usually only the end of the chunked encoding) is read for at
-# most this long and this many bytes, so that the connection goes back to the pool instead of
-# being closed; a server that keeps sending past [DONE] is cut off.
-DRAIN_SECONDS = 0.5
-DRAIN_BYTES = 64 * 1024
-
-# Queued after the events that the end of the body completed, so that the end is judged after them.
-_EOF_EVENT: Event = ("chatsdk-eof", "")
-
-# How much of a bad data line an error message quotes.
-QUOTE_CHARS = 200
-
-
-# json's C scanner, called directly: json.loads adds two Python-level calls per chunk around it.
-_scan_json: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-
-
-def _loads(data: str) -> Any:
-    """``json.loads(data)``, faster on the common path; raises ``ValueError`` the same way."""
-    try:
-        value, end = _scan_json(data, 0)
-    except (StopIteration, ValueError):
-        return json.loads(data)
-    if end != len(data):
-        return json.loads(data)
-    return value
-
-
-def _quote(text: str) -> str:
-    if len(text) > QUOTE_CHARS:
-        return repr(text[:QUOTE_CHARS]) + "..."
-    return repr(text)
 
 
 class AsyncChatStream:
@@ -112,11 +74,9 @@ class AsyncChatStream:
         "_response",
     )
 
-    def __init__(
-        self, call: _Call, response: httpx.Response, *, idle_timeout: float | None
-    ) -> None:
+    def __init__(self, call: Call, response: httpx.Response) -> None:
         self._call = call
-        self._idle_timeout = idle_timeout
+        self._idle_timeout = call.idle_timeout
         self._accumulator = ChunkAccumulator()
         self._closed = False
         self._finished = False
@@ -129,7 +89,7 @@ class AsyncChatStream:
         self._events: list[Event] = []
         self._bytes: AsyncIterator[bytes] = response.aiter_bytes()
         self._body_parts: list[bytes] | None = None
-        self._last_event_at = time.monotonic()
+        self._last_event_at = self._call.clock()
         self._done = False
         content_type = response.headers.get("content-type", "")
         self._is_sse = "text/event-stream" in content_type or not content_type
@@ -181,25 +141,28 @@ class AsyncChatStream:
 
         Every choice is kept by index; tool-call pieces are merged; usage comes from the usage
         chunk when the server sent one. The stream is closed afterwards.
+
+        Example::
+
+            completion = await stream.final()
+            print(completion.choices[0].message.content)
         """
         while await self._next_payload() is not None:
             pass
         return ChatCompletion(self._accumulator.result())
 
     async def aclose(self) -> None:
-        """Close the response; safe to call more than once, and shielded from cancellation."""
+        """Close the response; safe to call more than once, and shielded from cancellation.
+
+        Example::
+
+            await stream.aclose()   # what ``async with stream:`` does on the way out
+        """
         if self._closed:
             return
         self._closed = True
         self._finished = True
-        await self._release()
-
-    async def _release(self) -> None:
-        with anyio.CancelScope(shield=True):
-            close_bytes = getattr(self._bytes, "aclose", None)
-            if close_bytes is not None:
-                await close_bytes()
-            await self._response.aclose()
+        await Call.release(self._response, self._bytes)
 
     async def __aenter__(self) -> AsyncChatStream:
         return self
@@ -241,7 +204,7 @@ class AsyncChatStream:
                         if payload is not None:
                             return payload
                     if self._done:
-                        await self._drain()
+                        await self._call.drain(self._response, self._bytes)
                         await self.aclose()
                         return None
                     if not await self._read():
@@ -251,7 +214,8 @@ class AsyncChatStream:
                         raise
         except APIError as exc:
             exc.partial_text = self._accumulator.text(0)
-            exc.attempts = max(exc.attempts, self._call.attempts)
+            exc.request_id = exc.request_id or self.request_id
+            self._call.seal(exc)
             await self.aclose()
             raise
         except BaseException:
@@ -261,27 +225,23 @@ class AsyncChatStream:
     async def _read(self) -> bool:
         """Read the next piece of the body into the event queue; False at its end."""
         try:
-            deadline = self._call.deadline_at
-            if deadline is None:
-                data = await self._bytes.__anext__()
-            else:
-                with anyio.fail_after(max(deadline - anyio.current_time(), 0)):
-                    data = await self._bytes.__anext__()
-        except StopAsyncIteration:
+            data = await self._call.receive(self._bytes)
+        except APITimeoutError:
+            raise
+        except APIConnectionError as exc:
+            raise StreamError(
+                f"The stream broke before it was complete: {exc.message}",
+                type="connection_error",
+            ) from exc.__cause__
+        if data is None:
             return False
-        except TimeoutError:
-            raise APITimeoutError(
-                f"The deadline of {self._call.deadline} s passed while the stream was open."
-            ) from None
-        except httpx.HTTPError as exc:
-            raise self._broken(exc) from exc
         if not self._is_sse:
             if self._body_parts is None:
                 self._body_parts = []
             self._body_parts.append(data)
             return True
         events = self._parser.feed(data)
-        now = time.monotonic()
+        now = self._call.clock()
         if events:
             events.reverse()
             self._events = events
@@ -294,25 +254,17 @@ class AsyncChatStream:
             )
         return True
 
-    def _broken(self, exc: httpx.HTTPError) -> APIError:
-        error = translate_transport_error(exc)
-        if isinstance(error, APITimeoutError):
-            return error
-        return StreamError(
-            f"The stream broke before it was complete: {error.message}",
-            type="connection_error",
-        )
-
     def _end_of_body(self) -> None:
         if not self._is_sse:
-            events = self._body_as_events()
+            raw = b"".join(self._body_parts or ())
+            events = body_as_events(raw, self._response.headers.get("content-type", ""))
         else:
             events = self._parser.close()
             if not events:
                 self._eof()
                 return
             # Events completed by the end of the body are handled before the end is judged.
-            events.append(_EOF_EVENT)
+            events.append(EOF_EVENT)
         events.reverse()
         self._events = events
 
@@ -327,150 +279,36 @@ class AsyncChatStream:
         )
 
     def _handle(self, event: Event) -> dict[str, Any] | None:
-        name, data = event
-        if name != "message":
-            if name == "error":
-                raise self._error_event(data)
-            if name == "chatsdk-eof":
+        decoded = decode_event(event)
+        if type(decoded) is not dict:
+            if decoded == DONE:
+                self._done = True
+                self._events.clear()
+            elif decoded == EOF:
                 self._eof()
-                return None
-        if not data:
-            return None
-        if data == "[DONE]":
-            self._done = True
-            self._events.clear()
             return None
         if self._done:
             return None
-        try:
-            payload = _loads(data)
-        except ValueError:
-            raise StreamError(
-                f"The server sent a data line that is not JSON: {_quote(data)}",
-                type="invalid_data",
-                body=data,
-            ) from None
-        if type(payload) is not dict:
-            raise StreamError(
-                f"The server sent a data line that is not a JSON object: {_quote(data)}",
-                type="invalid_data",
-                body=payload,
-            )
-        if payload.get("error"):
-            raise self._error_payload(payload)
         accumulator = self._accumulator
-        accumulator.add(payload)
+        accumulator.add(decoded)
         if accumulator.errored:
             raise StreamError(
                 "The server ended a choice with finish_reason 'error'.",
                 type="finish_reason_error",
-                body=payload,
+                body=decoded,
             )
-        return payload
-
-    def _error_event(self, data: str) -> StreamError:
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            payload = None
-        if isinstance(payload, dict):
-            return self._error_payload(payload)
-        return StreamError(
-            f"The server reported an error in the stream: {data or '(no message)'}",
-            type="error_event",
-            body=data,
-        )
-
-    def _error_payload(self, payload: dict[str, Any]) -> StreamError:
-        fields = error_fields(payload) or {
-            "message": json.dumps(payload, ensure_ascii=False)[:QUOTE_CHARS],
-            "type": None,
-            "param": None,
-            "code": None,
-        }
-        return StreamError(
-            f"The server reported an error in the stream: {fields['message']}",
-            type=fields["type"],
-            code=fields["code"],
-            param=fields["param"],
-            body=payload,
-        )
-
-    # -- non-SSE replies to a stream request -------------------------------------------------
-
-    def _body_as_events(self) -> list[Event]:
-        """A 200 reply that is not SSE: a whole ``chat.completion`` becomes one chunk."""
-        raw = b"".join(self._body_parts or ())
-        text = raw.decode("utf-8", errors="replace")
-        content_type = self._response.headers.get("content-type", "")
-        try:
-            payload = json.loads(text)
-        except ValueError:
-            raise StreamError(
-                f"Expected a text/event-stream reply, got {content_type!r}: {_quote(text)}",
-                type="invalid_content_type",
-                body=text,
-            ) from None
-        if isinstance(payload, dict) and "choices" not in payload:
-            fields = error_fields(payload)
-            if fields is not None:
-                raise self._error_payload(payload)
-        if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
-            raise StreamError(
-                f"Expected a text/event-stream reply, got {content_type!r}: {_quote(text)}",
-                type="invalid_content_type",
-                body=payload,
-            )
-        # Each choice's message becomes the delta of one chunk, so iteration, text() and final()
-        # see the reply as a stream that arrived in one piece.
-        choices = [
-            {
-                "index": choice.get("index", 0),
-                "delta": choice.get("message") or {},
-                "logprobs": choice.get("logprobs"),
-                "finish_reason": choice.get("finish_reason"),
-            }
-            for choice in payload["choices"]
-            if isinstance(choice, dict)
-        ]
-        as_chunk = dict(payload, object="chat.completion.chunk", choices=choices)
-        data = json.dumps(as_chunk, ensure_ascii=False)
-        return [("message", data), ("message", "[DONE]")]
-
-    # -- connection handling -----------------------------------------------------------------
-
-    async def _drain(self) -> None:
-        """Read what follows [DONE] (briefly) so that the connection can be reused."""
-        if self._response.is_stream_consumed and self._response.is_closed:
-            return
-        drained = 0
-        with anyio.move_on_after(DRAIN_SECONDS):
-            try:
-                async for data in self._bytes:
-                    drained += len(data)
-                    if drained > DRAIN_BYTES:
-                        break
-            except httpx.HTTPError:
-                pass
+        return decoded
 
     async def _retry(self, exc: APIError) -> bool:
-        """Reconnect after ``exc`` if nothing has been shown yet and the policy allows it."""
+        """Send again after ``exc`` if nothing has been shown yet and the call's policy allows."""
         if self._accumulator.has_output or self._finished:
             return False
-        if isinstance(exc, StreamError):
-            retryable = exc.type in ("connection_error", "incomplete_stream") or (
-                is_retryable_stream_error(exc.type, exc.code)
-            )
-            if not retryable:
-                return False
-        elif not isinstance(exc, APITimeoutError):
+        # Asked before the reply is released: the policy may read its headers.
+        headers = self._response.headers
+        await Call.release(self._response, self._bytes)
+        if not await self._call.retry(exc, headers):
             return False
-        if not self._call.can_retry():
-            return False
-        await self._release()
-        if not await self._call.wait_before_retry(self._response.headers, str(exc)):
-            return False
-        response = await self._call.open()
+        response = await self._call.send()
         self._accumulator = ChunkAccumulator()
         self._attach(response)
         return True

@@ -4,7 +4,6 @@ transport where an exact wire shape is needed. See docs/reliability.md."""
 
 from __future__ import annotations
 
-import email.utils
 import gc
 import logging
 import os
@@ -34,9 +33,7 @@ from helpers import (
 )
 
 import chatsdk
-import chatsdk._client as client_module
-from chatsdk import _retry
-from chatsdk._client import MAX_REPLY_BYTES
+from chatsdk._call import MAX_REPLY_BYTES
 from chatsdk._sse import MAX_EVENT_CHARS
 from chatsdk.testing import ECHO_PREFIX, Faults, serve
 
@@ -44,6 +41,13 @@ pytestmark = pytest.mark.anyio
 
 KEY = "sk-live-0123456789abcdefSECRET"
 MODEL = "chatsdk-test"
+# Retries come at once: what is tested is whether and how often a request is retried. How long
+# the client waits is the policy's arithmetic (test_retry.py) and is checked on a virtual clock
+# (test_retry_clock.py), so no test here sleeps through a backoff.
+FAST = chatsdk.RetryPolicy(initial_delay=0, max_delay=0)
+# A bound on a hang, never a measure of speed: each fault below stalls for far longer, and each
+# timeout that should end it is far shorter.
+GUARD = 10.0
 
 
 def user(text: str) -> list[dict[str, str]]:
@@ -78,6 +82,7 @@ async def ask_streamed(client: chatsdk.AsyncChatClient, text: str, **options: An
 def mock(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> Any:
     kwargs.setdefault("api_key", KEY)
     kwargs.setdefault("base_url", "http://api.test/v1")
+    kwargs.setdefault("retry", FAST)
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return chatsdk.AsyncChatClient(http_client=http, **kwargs)
 
@@ -133,7 +138,7 @@ def counting_http_client() -> tuple[httpx.AsyncClient, CountingBackend]:
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
 async def test_retryable_statuses_are_retried(status: int, streamed: bool) -> None:
     async with serve(faults=Faults(status=status, retry_after=0, times=1)) as server:
-        async with server.client(max_retries=1) as client:
+        async with server.client(retry=FAST, max_retries=1) as client:
             if streamed:
                 stream = await open_stream(client, "again")
                 async with stream:
@@ -160,7 +165,7 @@ async def test_final_statuses_are_never_retried(
     status: int, error: type[chatsdk.APIStatusError], streamed: bool
 ) -> None:
     async with serve(faults=Faults(status=status, retry_after=0)) as server:
-        async with server.client(max_retries=3) as client:
+        async with server.client(retry=FAST, max_retries=3) as client:
             with pytest.raises(error) as info:
                 await client.chat.completions.create(
                     model=MODEL, messages=user("no"), stream=streamed
@@ -171,9 +176,9 @@ async def test_final_statuses_are_never_retried(
 
 
 async def test_default_max_retries_is_two_and_attempts_are_reported() -> None:
-    assert client_module.DEFAULT_MAX_RETRIES == 2
+    assert chatsdk.RetryPolicy().max_retries == 2
     async with serve(faults=Faults(status=503, retry_after=0)) as server:
-        async with server.client() as client:
+        async with server.client(retry=FAST) as client:
             assert client.max_retries == 2
             with pytest.raises(chatsdk.InternalServerError) as info:
                 await ask(client, "down")
@@ -189,105 +194,14 @@ async def test_per_request_max_retries_overrides_the_client_both_ways() -> None:
                 await ask(client, "more", max_retries=3)
             assert info.value.attempts == 4
             assert len(server.chat_requests) == 4
-        async with server.client(max_retries=5) as client:
+        async with server.client(retry=FAST, max_retries=5) as client:
             with pytest.raises(chatsdk.InternalServerError) as info:
                 await ask(client, "fewer", max_retries=0)
             assert info.value.attempts == 1
             assert len(server.chat_requests) == 5
 
 
-class DelayRecorder:
-    """Replaces ``retry_delay`` in the client: records the real delay, waits almost nothing."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-        self.real = client_module.retry_delay
-
-    def __call__(self, attempt: int, headers: Any, now: float, rand: float) -> float:
-        delay = self.real(attempt, headers, now, rand)
-        self.delays.append(delay)
-        return min(delay, 0.001)
-
-
-@pytest.fixture
-def delays(monkeypatch: pytest.MonkeyPatch) -> DelayRecorder:
-    recorder = DelayRecorder()
-    monkeypatch.setattr(client_module, "retry_delay", recorder)
-    return recorder
-
-
-class FixedRandom:
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
-
-
-@pytest.mark.parametrize("rand", [0.0, 0.999])
-async def test_backoff_is_exponential_jittered_and_capped(
-    rand: float, delays: DelayRecorder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The policy is named constants, within sane bounds.
-    assert 0 < _retry.INITIAL_BACKOFF <= 1
-    assert _retry.INITIAL_BACKOFF < _retry.MAX_BACKOFF <= 60
-    assert 0 < _retry.JITTER < 1
-    assert 0 < _retry.MAX_RETRY_AFTER <= 300
-    monkeypatch.setattr(client_module, "random", FixedRandom(rand))
-    script = Script(httpx.ConnectError("refused"))
-    async with mock(script, max_retries=7) as client:
-        with pytest.raises(chatsdk.APIConnectionError) as info:
-            await ask(client, "x")
-    assert info.value.attempts == 8
-    assert len(script.requests) == 8
-    factor = 1 - _retry.JITTER * rand
-    expected = [min(_retry.INITIAL_BACKOFF * 2**n, _retry.MAX_BACKOFF) * factor for n in range(7)]
-    assert delays.delays == pytest.approx(expected)
-    assert max(delays.delays) <= _retry.MAX_BACKOFF
-    assert delays.delays[-1] == delays.delays[-2]  # capped
-
-
-def http_date(seconds_from_now: float) -> str:
-    return email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
-
-
-@pytest.mark.parametrize(
-    ("headers", "low", "high"),
-    [
-        ({"retry-after-ms": "250"}, 0.25, 0.25),
-        ({"retry-after": "2"}, 2.0, 2.0),
-        ({"retry-after": "1.5"}, 1.5, 1.5),
-        ({"retry-after-ms": "40", "retry-after": "9"}, 0.04, 0.04),
-        ({"retry-after": "<date +4 s>"}, 2.0, 4.0),
-        ({"retry-after": "<date -30 s>"}, 0.0, 0.0),
-        # Past the cap, or unreadable: ordinary backoff instead of a long or no wait.
-        ({"retry-after": "3600"}, 0.1, _retry.MAX_BACKOFF),
-        ({"retry-after-ms": "99999999"}, 0.1, _retry.MAX_BACKOFF),
-        ({"retry-after": "soon"}, 0.1, _retry.MAX_BACKOFF),
-    ],
-)
-async def test_server_retry_hints_are_honoured_within_the_cap(
-    headers: dict[str, str], low: float, high: float, delays: DelayRecorder
-) -> None:
-    if headers.get("retry-after", "").startswith("<date "):
-        headers = {"retry-after": http_date(float(headers["retry-after"][6:-3]))}
-    script = Script(error_reply(429, **headers), httpx.Response(200, json=completion("ok")))
-    async with mock(script, max_retries=1) as client:
-        assert await ask(client, "x") == "ok"
-    assert len(delays.delays) == 1
-    assert low - 0.01 <= delays.delays[0] <= high + 0.01
-
-
-async def test_retry_after_from_the_server_is_really_waited() -> None:
-    async with serve(faults=Faults(status=429, retry_after="0.3", times=1)) as server:
-        async with server.client(max_retries=1) as client:
-            started = anyio.current_time()
-            assert await ask(client, "patience") == echo("patience")
-            assert anyio.current_time() - started >= 0.3
-    assert len(server.chat_requests) == 2
-
-
-async def test_x_should_retry_has_the_last_word(delays: DelayRecorder) -> None:
+async def test_x_should_retry_has_the_last_word() -> None:
     script = Script(
         error_reply(400, **{"x-should-retry": "true"}), httpx.Response(200, json=completion("ok"))
     )
@@ -304,11 +218,10 @@ async def test_x_should_retry_has_the_last_word(delays: DelayRecorder) -> None:
 
 async def test_a_retry_wait_that_would_pass_the_deadline_is_not_started() -> None:
     async with serve(faults=Faults(status=429, retry_after=30)) as server:
-        async with server.client(max_retries=3) as client:
-            started = anyio.current_time()
-            with pytest.raises(chatsdk.APIError) as info:
+        async with server.client(retry=FAST, max_retries=3) as client:
+            # The server asks for 30 s: waiting it out would pass the guard.
+            with anyio.fail_after(GUARD), pytest.raises(chatsdk.APIError) as info:
                 await ask(client, "x", deadline=2)
-            assert anyio.current_time() - started < 1.5
     assert info.value.attempts == 1
     assert len(server.chat_requests) == 1
 
@@ -329,7 +242,7 @@ async def test_a_retry_wait_that_would_pass_the_deadline_is_not_started() -> Non
 )
 async def test_stream_is_retried_before_its_first_token(faults: Faults) -> None:
     async with serve(faults=faults) as server:
-        async with server.client(max_retries=1, timeout=0.3) as client:
+        async with server.client(retry=FAST, max_retries=1, timeout=0.3) as client:
             stream = await open_stream(client, "one two three")
             async with stream:
                 chunks = [c async for c in stream]
@@ -358,7 +271,7 @@ async def test_stream_is_never_replayed_after_its_first_token(
 ) -> None:
     text = "alpha beta gamma delta epsilon"
     async with serve(faults=faults) as server:
-        async with server.client(max_retries=3, timeout=0.3) as client:
+        async with server.client(retry=FAST, max_retries=3, timeout=0.3) as client:
             stream = await open_stream(client, text)
             received: list[str] = []
             with pytest.raises(error) as info:
@@ -390,7 +303,7 @@ async def test_stream_is_never_replayed_after_its_first_token(
 )
 async def test_in_stream_error_before_any_token_is_retried_by_type(error_type: str) -> None:
     async with serve(faults=Faults(error_after=1, error_type=error_type, times=1)) as server:
-        async with server.client(max_retries=1) as client:
+        async with server.client(retry=FAST, max_retries=1) as client:
             stream = await open_stream(client, "retry me")
             completion_ = await stream.final()
             assert stream.attempts == 2
@@ -404,7 +317,7 @@ async def test_in_stream_error_before_any_token_is_retried_by_type(error_type: s
 async def test_in_stream_error_of_a_final_type_is_not_retried(error_type: str) -> None:
     faults = Faults(error_after=1, error_type=error_type)
     async with serve(faults=faults) as server:
-        async with server.client(max_retries=3) as client:
+        async with server.client(retry=FAST, max_retries=3) as client:
             stream = await open_stream(client, "x")
             with pytest.raises(chatsdk.StreamError) as info:
                 await stream.final()
@@ -423,7 +336,7 @@ async def test_in_stream_error_of_a_final_type_is_not_retried(error_type: str) -
 )
 async def test_stream_error_after_retries_reports_every_attempt(faults: Faults) -> None:
     async with serve(faults=faults) as server:
-        async with server.client(max_retries=2, timeout=0.2) as client:
+        async with server.client(retry=FAST, max_retries=2, timeout=0.2) as client:
             stream = await open_stream(client, "x")
             with pytest.raises(chatsdk.APIError) as info:
                 await stream.final()
@@ -436,7 +349,7 @@ async def test_stream_error_after_retries_reports_every_attempt(faults: Faults) 
 async def test_attempts_appear_in_the_debug_log(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="chatsdk")
     async with serve(faults=Faults(status=429, retry_after=0, times=2)) as server:
-        async with server.client(max_retries=2) as client:
+        async with server.client(retry=FAST, max_retries=2) as client:
             assert await ask(client, "log me") == echo("log me")
     messages = [r.getMessage() for r in caplog.records if r.name == "chatsdk"]
     for n in (1, 2, 3):
@@ -453,10 +366,8 @@ async def test_timeout_seconds_on_the_client_and_per_request() -> None:
     stall = Faults(stall_after=0, stall_for=0.6)  # headers, then the body waits
     async with serve(faults=stall) as server:
         async with server.client(max_retries=0, timeout=0.15) as client:
-            started = anyio.current_time()
-            with pytest.raises(chatsdk.APITimeoutError):
+            with anyio.fail_after(GUARD), pytest.raises(chatsdk.APITimeoutError):
                 await ask(client, "slow")
-            assert anyio.current_time() - started < 0.55
             # A per-request timeout replaces the client's.
             assert await ask(client, "slow", timeout=5) == echo("slow")
         async with server.client(max_retries=0, timeout=5) as client:
@@ -498,10 +409,9 @@ async def test_idle_timeout_is_not_reset_by_pings_or_comments() -> None:
     faults = Faults(stall_after=3, stall_for=10, stall_ping=0.03)
     async with serve(faults=faults) as server:
         async with server.client(max_retries=0, timeout=0.25) as client:
-            started = anyio.current_time()
-            with pytest.raises(chatsdk.APITimeoutError, match="No stream event") as info:
-                await ask_streamed(client, "one two three four")
-            assert anyio.current_time() - started < 2.0
+            with anyio.fail_after(GUARD):
+                with pytest.raises(chatsdk.APITimeoutError, match="No stream event") as info:
+                    await ask_streamed(client, "one two three four")
     assert info.value.partial_text and echo("one two three four").startswith(
         info.value.partial_text
     )
@@ -514,47 +424,30 @@ async def test_keepalive_comments_between_events_do_not_trip_the_idle_timeout() 
 
 
 async def test_deadline_bounds_a_buffered_request_and_a_stream() -> None:
-    faults = Faults(stall_after=2, stall_for=10, stall_ping=0.02)  # pings keep reads alive
+    faults = Faults(stall_after=2, stall_for=30, stall_ping=0.02)  # pings keep reads alive
     async with serve(faults=faults) as server:
         async with server.client(max_retries=0, timeout=30, deadline=0.4) as client:
             assert client.deadline == 0.4
-            started = anyio.current_time()
-            with pytest.raises(chatsdk.APITimeoutError, match="deadline"):
+            with anyio.fail_after(GUARD), pytest.raises(chatsdk.APITimeoutError, match="deadline"):
                 await ask(client, "x")
-            elapsed = anyio.current_time() - started
-            assert 0.35 <= elapsed < 1.5
             stream = await open_stream(client, "x")
-            with pytest.raises(chatsdk.APITimeoutError, match="deadline"):
+            with anyio.fail_after(GUARD), pytest.raises(chatsdk.APITimeoutError, match="deadline"):
                 await stream.final()
-            assert 0.35 <= anyio.current_time() - started - elapsed < 1.5
             assert stream.response.is_closed
         async with server.client(max_retries=0, timeout=30) as client:
             assert client.deadline is None
-            started = anyio.current_time()
-            with pytest.raises(chatsdk.APITimeoutError, match="deadline"):
+            with anyio.fail_after(GUARD), pytest.raises(chatsdk.APITimeoutError, match="deadline"):
                 await ask_streamed(client, "x", deadline=0.3)
-            assert anyio.current_time() - started < 1.5
-
-
-async def test_deadline_covers_every_retry() -> None:
-    async with serve(faults=Faults(status=500, retry_after="0.05")) as server:
-        async with server.client(max_retries=1000) as client:
-            started = anyio.current_time()
-            with pytest.raises(chatsdk.APIError) as info:
-                await ask(client, "x", deadline=0.5)
-            assert anyio.current_time() - started < 1.5
-    assert 1 < info.value.attempts < 1000
-    assert info.value.attempts == len(server.chat_requests)
 
 
 async def test_deadline_and_timeout_are_checked() -> None:
     async with serve() as server:
         for bad in (0, -1, "5", True):
             with pytest.raises(TypeError):
-                server.client(deadline=bad)
+                server.client(retry=FAST, deadline=bad)
         with pytest.raises(TypeError):
-            server.client(timeout="5")
-        async with server.client() as client:
+            server.client(retry=FAST, timeout="5")
+        async with server.client(retry=FAST) as client:
             with pytest.raises(TypeError):
                 await ask(client, "x", deadline=-2)
 
@@ -565,7 +458,7 @@ async def test_deadline_and_timeout_are_checked() -> None:
 async def test_sequential_streams_reuse_a_handful_of_connections() -> None:
     http, backend = counting_http_client()
     async with serve() as server, http:
-        client = server.client(http_client=http, max_retries=0)
+        client = server.client(retry=FAST, http_client=http, max_retries=0)
         for i in range(200):
             text = f"stream {i} of many"
             stream = await open_stream(client, text)
@@ -611,10 +504,10 @@ async def test_drain_after_done_is_short_and_bounded(junk: bool) -> None:
     body = AfterDone(junk)
     response = httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=body)
     async with mock(lambda request: response, max_retries=0) as client:
-        started = anyio.current_time()
         stream = await open_stream(client, "x")
-        assert [t async for t in stream.text()] == ["all", " here"]
-        assert anyio.current_time() - started < 2.0
+        # The body then stalls for 30 s, or sends megabytes of junk: the drain must stop short.
+        with anyio.fail_after(GUARD):
+            assert [t async for t in stream.text()] == ["all", " here"]
     assert body.closed
 
 
@@ -685,7 +578,7 @@ async def test_cancelling_a_task_mid_stream_closes_its_response(anyio_backend: s
 
 async def test_cancelling_during_a_retry_wait_or_a_request_leaves_the_pool_clean() -> None:
     async with serve(faults=Faults(status=503, retry_after=30)) as server:
-        async with server.client(max_retries=2) as client:
+        async with server.client(retry=FAST, max_retries=2) as client:
             pool = pool_of(client)
             with anyio.move_on_after(0.3) as scope:
                 await ask(client, "x")
@@ -800,12 +693,14 @@ async def test_the_key_is_never_in_an_exception() -> None:
     errors: list[BaseException] = []
     wrong = KEY[:-1] + "X"
     async with serve(api_key=wrong) as server:
-        async with server.client(api_key=KEY, max_retries=0) as client:
+        async with server.client(retry=FAST, api_key=KEY, max_retries=0) as client:
             with pytest.raises(chatsdk.AuthenticationError) as info:
                 await ask(client, "x")
             errors.append(info.value)
     async with serve(api_key=KEY, faults=Faults(status=500, retry_after=0)) as server:
-        async with server.client(max_retries=1, default_headers={"api-key": KEY}) as client:
+        async with server.client(
+            retry=FAST, max_retries=1, default_headers={"api-key": KEY}
+        ) as client:
             with pytest.raises(chatsdk.InternalServerError) as info:
                 await ask(client, "x")
             errors.append(info.value)
@@ -833,7 +728,9 @@ async def test_debug_logs_redact_credentials(caplog: pytest.LogCaptureFixture) -
     caplog.set_level(logging.DEBUG)  # every logger: chatsdk, httpx, httpcore
     caplog.set_level(logging.DEBUG, logger="chatsdk")
     async with serve(api_key=KEY, faults=Faults(status=429, retry_after=0, times=1)) as server:
-        async with server.client(max_retries=1, default_headers={"api-key": KEY}) as client:
+        async with server.client(
+            retry=FAST, max_retries=1, default_headers={"api-key": KEY}
+        ) as client:
             assert await ask(client, "x") == echo("x")
             assert await ask_streamed(client, "y") == echo("y")
     assert server.chat_requests[0].headers["authorization"] == f"Bearer {KEY}"
@@ -1015,11 +912,10 @@ async def test_an_endless_stream_of_content_is_bounded_by_the_deadline() -> None
     body = Endless(comments=False)
     response = httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=body)
     async with mock(lambda request: response, max_retries=2, timeout=30) as client:
-        started = anyio.current_time()
         stream = await open_stream(client, "x", deadline=0.5)
-        with pytest.raises(chatsdk.APITimeoutError, match="deadline") as info:
-            await stream.final()
-        assert anyio.current_time() - started < 2.0
+        with anyio.fail_after(GUARD):
+            with pytest.raises(chatsdk.APITimeoutError, match="deadline") as info:
+                await stream.final()
     assert info.value.partial_text.startswith("more more ")
     assert body.closed
 

@@ -6,7 +6,7 @@ from typing_extensions import assert_type
 
 import chatsdk
 
-MESSAGES: list[chatsdk.Message] = [{"role": "user", "content": "Hi"}]
+MESSAGES: list[chatsdk.MessageParam] = [{"role": "user", "content": "Hi"}]
 
 
 async def buffered(client: chatsdk.AsyncChatClient) -> None:

@@ -1,0 +1,160 @@
+"""What a server's reply means: a stream event's chunk, the end, an error, or a whole reply.
+
+Pure, no I/O.
+
+A server-sent event arrives as ``(type, data)`` from :mod:`._sse`; :func:`decode_event` turns it
+into the decoded chunk (a ``dict``), :data:`DONE`, :data:`SKIP` (nothing to hand on) or raises
+:class:`StreamError` for an error the server reported, in any of the dialects servers use, or for
+data that is not a JSON object. :func:`body_as_events` reads a reply to a stream request that came
+back as one JSON document instead of a stream, and :func:`decode_completion` the body of a whole
+(buffered) reply.
+
+Example::
+
+    decode_event(("message", '{"choices": []}'))   # {'choices': []}
+    decode_event(("message", "[DONE]"))            # DONE
+    decode_event(("error", '{"message": "busy"}'))  # raises StreamError
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from . import _json
+from ._exceptions import StreamError, error_fields
+
+__all__ = [
+    "DONE",
+    "EOF",
+    "EOF_EVENT",
+    "SKIP",
+    "body_as_events",
+    "decode_completion",
+    "decode_event",
+    "error_payload",
+]
+
+# Sentinels for what is not a chunk: the server's [DONE], an event that brings nothing, and the
+# end of the body.
+DONE: Final = "[DONE]"
+SKIP: Final = ""
+EOF: Final = "chatsdk-eof"
+
+# Queued by the stream after the events that the end of the body completed, so that the end is
+# judged after them.
+EOF_EVENT: Final = (EOF, "")
+
+Decoded = dict[str, Any] | str
+
+
+def decode_event(event: tuple[str, str]) -> Decoded:
+    """The chunk an event carries, :data:`DONE`, :data:`SKIP`, :data:`EOF`, or a raised
+    ``StreamError``."""
+    name, data = event
+    if name != "message":
+        if name == "error":
+            raise _error_event(data)
+        if name == EOF:
+            return EOF
+    if not data:
+        return SKIP
+    if data == DONE:
+        return DONE
+    try:
+        payload = _json.loads(data)
+    except ValueError:
+        raise StreamError(
+            f"The server sent a data line that is not JSON: {_json.quote(data)}",
+            type="invalid_data",
+            body=data,
+        ) from None
+    if type(payload) is not dict:
+        raise StreamError(
+            f"The server sent a data line that is not a JSON object: {_json.quote(data)}",
+            type="invalid_data",
+            body=payload,
+        )
+    if payload.get("error"):
+        raise error_payload(payload)
+    return payload
+
+
+def _error_event(data: str) -> StreamError:
+    try:
+        payload = _json.loads(data)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        return error_payload(payload)
+    return StreamError(
+        f"The server reported an error in the stream: {data or '(no message)'}",
+        type="error_event",
+        body=data,
+    )
+
+
+def error_payload(payload: dict[str, Any]) -> StreamError:
+    """The ``StreamError`` for an error object the server sent in a stream."""
+    fields = error_fields(payload) or {
+        "message": _json.dumps(payload)[: _json.QUOTE_CHARS],
+        "type": None,
+        "param": None,
+        "code": None,
+    }
+    return StreamError(
+        f"The server reported an error in the stream: {fields['message']}",
+        type=fields["type"],
+        code=fields["code"],
+        param=fields["param"],
+        body=payload,
+    )
+
+
+def body_as_events(raw: bytes, content_type: str) -> list[tuple[str, str]]:
+    """A 200 reply to a stream request that is not SSE, as the events of a stream.
+
+    A whole ``chat.completion`` becomes one chunk and ``[DONE]``, so that iteration, ``text()``
+    and ``final()`` see it as a stream that arrived in one piece; an error document raises
+    ``StreamError``; anything else raises ``StreamError`` of type ``invalid_content_type``.
+    """
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        payload = _json.loads(text)
+    except ValueError:
+        raise StreamError(
+            f"Expected a text/event-stream reply, got {content_type!r}: {_json.quote(text)}",
+            type="invalid_content_type",
+            body=text,
+        ) from None
+    if isinstance(payload, dict) and "choices" not in payload and error_fields(payload):
+        raise error_payload(payload)
+    if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
+        raise StreamError(
+            f"Expected a text/event-stream reply, got {content_type!r}: {_json.quote(text)}",
+            type="invalid_content_type",
+            body=payload,
+        )
+    # Each choice's message becomes the delta of one chunk.
+    choices = [
+        {
+            "index": choice.get("index", 0),
+            "delta": choice.get("message") or {},
+            "logprobs": choice.get("logprobs"),
+            "finish_reason": choice.get("finish_reason"),
+        }
+        for choice in payload["choices"]
+        if isinstance(choice, dict)
+    ]
+    as_chunk = dict(payload, object="chat.completion.chunk", choices=choices)
+    return [("message", _json.dumps(as_chunk)), ("message", DONE)]
+
+
+def decode_completion(content: bytes) -> dict[str, Any] | None:
+    """The ``chat.completion`` object a whole reply's body holds, or ``None`` if it holds none."""
+    try:
+        payload = _json.loads(content.decode("utf-8", errors="replace"))
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or "choices" not in payload:
+        return None
+    return payload
