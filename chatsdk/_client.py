@@ -47,6 +47,17 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=10
 _DEFAULT_RETRY = RetryPolicy()
 
 
+def _merge_headers(headers: dict[str, str], changes: Mapping[str, str | None]) -> None:
+    """Set each header of ``changes`` in ``headers`` (``None`` removes it); names match in any
+    case, as HTTP says."""
+    for name, value in changes.items():
+        lower = name.lower()
+        for existing in [key for key in headers if key.lower() == lower]:
+            del headers[existing]
+        if value is not None:
+            headers[name] = value
+
+
 class AsyncChatClient:
     """An async client for a Chat Completions API.
 
@@ -91,12 +102,16 @@ class AsyncChatClient:
             raise TypeError(f"api_key must be a string, not {type(api_key).__name__}.")
         if base_url is None:
             base_url = os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        url = httpx.URL(str(base_url).rstrip("/"))
+        url = httpx.URL(str(base_url))
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(
                 f"base_url must be an http(s) URL such as 'https://api.openai.com/v1', not "
                 f"{str(base_url)!r}."
             )
+        # A query in base_url (``?api-version=...``) is sent with every request, after the path.
+        self._base_query = tuple(url.params.multi_items())
+        url = url.copy_with(query=None, fragment=None)
+        url = url.copy_with(raw_path=url.raw_path.rstrip(b"/"))
         self._api_key = api_key
         self.base_url = url
         self.timeout = as_timeout(timeout)
@@ -110,7 +125,7 @@ class AsyncChatClient:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         if default_headers:
-            headers.update(default_headers)
+            _merge_headers(headers, default_headers)
         self._headers = headers
         self._urls: dict[str, httpx.URL] = {}
         self._owns_http = http_client is None
@@ -183,20 +198,21 @@ class AsyncChatClient:
             if stream:
                 headers["Accept"] = "text/event-stream"
             if extra_headers:
-                for name, value in extra_headers.items():
-                    if value is None:
-                        headers.pop(name, None)
-                    else:
-                        headers[name] = value
+                _merge_headers(headers, extra_headers)
         url = self._urls.get(path)
         if url is None:
-            url = self._urls[path] = httpx.URL(f"{self.base_url}{path}")
+            url = self._urls[path] = self.base_url.copy_with(
+                raw_path=self.base_url.raw_path + path.encode()
+            )
+        params: Any = options.get("extra_query")
+        if self._base_query:
+            params = [*self._base_query, *httpx.QueryParams(params).multi_items()]
         request = self._http.build_request(
             method,
             url,
             content=content,
             headers=headers,
-            params=options.get("extra_query"),
+            params=params,
             timeout=as_timeout(options["timeout"]) if "timeout" in options else self.timeout,
         )
         policy = self.retry

@@ -56,8 +56,8 @@ class CreateParams(TypedDict, total=False):
     audio: Mapping[str, Any] | None
     verbosity: str | None
     web_search_options: Mapping[str, Any]
-    safety_identifier: str
-    prompt_cache_key: str
+    safety_identifier: str | None
+    prompt_cache_key: str | None
     # Request options: how the request is sent, not part of the body.
     extra_headers: Mapping[str, str | None] | None
     extra_query: Mapping[str, Any] | None
@@ -101,8 +101,8 @@ _BODY_PARAMS: dict[str, tuple[_Kind, bool]] = {
     "audio": ("object", True),
     "verbosity": ("str", True),
     "web_search_options": ("object", False),
-    "safety_identifier": ("str", False),
-    "prompt_cache_key": ("str", False),
+    "safety_identifier": ("str", True),
+    "prompt_cache_key": ("str", True),
     # Checked by their own functions below.
     "stop": ("str", True),
     "logit_bias": ("object", True),
