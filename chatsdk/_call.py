@@ -26,13 +26,13 @@ from contextlib import contextmanager
 import anyio
 import httpx
 
+from ._events import make_status_error
 from ._exceptions import (
     APIConnectionError,
     APIError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
-    make_status_error,
 )
 from ._logging import logger, redact_headers
 from ._retry import RetryPolicy
@@ -45,11 +45,6 @@ MAX_REPLY_BYTES = 64 * 1024 * 1024
 # An error reply's body is read up to this size: an error message is short, and what is past it
 # is not needed to say what went wrong.
 MAX_ERROR_BODY_BYTES = 1024 * 1024
-# After [DONE] the rest of the body (usually only the end of the chunked encoding) is read for at
-# most this long and this many bytes, so that the connection goes back to the pool instead of
-# being closed; a server that keeps sending past [DONE] is cut off.
-DRAIN_SECONDS = 0.5
-DRAIN_BYTES = 64 * 1024
 _DEBUG = 10  # logging.DEBUG, without importing logging on the hot path
 
 
@@ -243,20 +238,6 @@ class Call:
             return None
         except httpx.HTTPError as exc:
             raise translate_transport_error(exc) from exc
-
-    async def drain(self, response: httpx.Response, chunks: AsyncIterator[bytes]) -> None:
-        """Read what follows [DONE] (briefly) so that the connection can be reused."""
-        if response.is_stream_consumed and response.is_closed:
-            return
-        drained = 0
-        with anyio.move_on_after(DRAIN_SECONDS):
-            try:
-                async for data in chunks:
-                    drained += len(data)
-                    if drained > DRAIN_BYTES:
-                        break
-            except httpx.HTTPError:
-                pass
 
     @staticmethod
     async def release(response: httpx.Response, chunks: AsyncIterator[bytes]) -> None:

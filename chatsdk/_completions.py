@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ._call import Call
-from ._events import decode_completion
-from ._exceptions import make_status_error
+from ._events import decode_completion, make_status_error
 from ._models import ChatCompletion
 from ._params import CreateParams, MessageParam, build_body, split_options
 from ._streaming import AsyncChatStream

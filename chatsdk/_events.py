@@ -18,10 +18,11 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from . import _json
-from ._exceptions import StreamError, error_fields
+from ._exceptions import APIStatusError, StreamError, status_error_class
 
 __all__ = [
     "DONE",
@@ -31,7 +32,9 @@ __all__ = [
     "body_as_events",
     "decode_completion",
     "decode_event",
+    "error_fields",
     "error_payload",
+    "make_status_error",
 ]
 
 # Sentinels for what is not a chunk: the server's [DONE], an event that brings nothing, and the
@@ -45,6 +48,10 @@ EOF: Final = "chatsdk-eof"
 EOF_EVENT: Final = (EOF, "")
 
 Decoded = dict[str, Any] | str
+
+# A status error's message quotes at most this much of a body that is not JSON (an HTML error page,
+# a proxy's plain text), so that the message stays readable in a log line.
+BODY_QUOTE_LIMIT = 500
 
 
 def decode_event(event: tuple[str, str]) -> Decoded:
@@ -158,3 +165,91 @@ def decode_completion(content: bytes) -> dict[str, Any] | None:
     if not isinstance(payload, dict) or "choices" not in payload:
         return None
     return payload
+
+
+def _as_optional_str(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _as_code(value: object) -> str | int | None:
+    if value is None or isinstance(value, (str, int)):
+        return value
+    return str(value)
+
+
+def error_fields(payload: object) -> dict[str, Any] | None:
+    """The ``message/type/param/code`` of an error payload in any dialect servers use.
+
+    Understands ``{"error": {...}}``, ``{"error": "text"}``, ``{"message": ...}`` and FastAPI's
+    ``{"detail": ...}``; returns ``None`` when ``payload`` is not an error at all.
+    """
+    if not isinstance(payload, dict):
+        return None
+    error = payload.get("error")
+    if isinstance(error, dict):
+        message = error.get("message")
+        return {
+            "message": str(message) if message else _json_text(error),
+            "type": _as_optional_str(error.get("type")),
+            "param": _as_optional_str(error.get("param")),
+            "code": _as_code(error.get("code")),
+        }
+    if isinstance(error, str) and error:
+        return {
+            "message": error,
+            "type": _as_optional_str(payload.get("type")),
+            "param": _as_optional_str(payload.get("param")),
+            "code": _as_code(payload.get("code")),
+        }
+    if "detail" in payload:
+        detail = payload["detail"]
+        return {
+            "message": detail if isinstance(detail, str) else _json_text(detail),
+            "type": None,
+            "param": None,
+            "code": None,
+        }
+    if isinstance(payload.get("message"), str) and "choices" not in payload:
+        return {
+            "message": payload["message"],
+            "type": _as_optional_str(payload.get("type")),
+            "param": _as_optional_str(payload.get("param")),
+            "code": _as_code(payload.get("code")),
+        }
+    return None
+
+
+def _json_text(value: object) -> str:
+    return _json.dumps(value)[:BODY_QUOTE_LIMIT]
+
+
+def make_status_error(
+    status: int, reason: str, headers: Mapping[str, str], content: bytes
+) -> APIStatusError:
+    """The status error for a reply with this status, reason phrase, headers and body."""
+    text = content.decode("utf-8", errors="replace")
+    body: object = text
+    fields: dict[str, Any] | None = None
+    try:
+        body = _json.loads(text)
+    except ValueError:
+        pass
+    else:
+        fields = error_fields(body)
+    if fields is None:
+        quoted = text.strip()[:BODY_QUOTE_LIMIT]
+        reason = reason or "error"
+        message = f"{status} {reason}: {quoted}" if quoted else f"{status} {reason}"
+        fields = {"message": message, "type": None, "param": None, "code": None}
+    return status_error_class(status)(
+        fields["message"],
+        status_code=status,
+        type=fields["type"],
+        param=fields["param"],
+        code=fields["code"],
+        body=body,
+        request_id=headers.get("x-request-id"),
+        headers=headers,
+    )

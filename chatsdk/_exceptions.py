@@ -17,8 +17,8 @@ Every error chatsdk raises is an :class:`APIError`::
     └── StreamError                   a stream broke: an error event, bad data, or an early end
 
 httpx and json exceptions never escape: the call that meets one (``_call``) raises the class above
-that fits, chaining the original as ``__cause__``. This module is pure: it builds errors from
-values, and imports nothing that does I/O.
+that fits, chaining the original as ``__cause__``. Reading an error out of a reply's body is
+``_events``'s job; this module only draws the tree.
 
 Example::
 
@@ -33,9 +33,6 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from . import _json
 
 __all__ = [
     "APIConnectionError",
@@ -52,11 +49,6 @@ __all__ = [
     "StreamError",
     "UnprocessableEntityError",
 ]
-
-# A status error's message quotes at most this much of a body that is not JSON (an HTML error page,
-# a proxy's plain text), so that the message stays readable in a log line.
-BODY_QUOTE_LIMIT = 500
-
 
 class APIError(Exception):
     """Base class of every error chatsdk raises.
@@ -219,91 +211,3 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     if status_code >= 500:
         return InternalServerError
     return _STATUS_CLASSES.get(status_code, APIStatusError)
-
-
-def _as_optional_str(value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
-
-def _as_code(value: object) -> str | int | None:
-    if value is None or isinstance(value, (str, int)):
-        return value
-    return str(value)
-
-
-def error_fields(payload: object) -> dict[str, Any] | None:
-    """The ``message/type/param/code`` of an error payload in any dialect servers use.
-
-    Understands ``{"error": {...}}``, ``{"error": "text"}``, ``{"message": ...}`` and FastAPI's
-    ``{"detail": ...}``; returns ``None`` when ``payload`` is not an error at all.
-    """
-    if not isinstance(payload, dict):
-        return None
-    error = payload.get("error")
-    if isinstance(error, dict):
-        message = error.get("message")
-        return {
-            "message": str(message) if message else _json_text(error),
-            "type": _as_optional_str(error.get("type")),
-            "param": _as_optional_str(error.get("param")),
-            "code": _as_code(error.get("code")),
-        }
-    if isinstance(error, str) and error:
-        return {
-            "message": error,
-            "type": _as_optional_str(payload.get("type")),
-            "param": _as_optional_str(payload.get("param")),
-            "code": _as_code(payload.get("code")),
-        }
-    if "detail" in payload:
-        detail = payload["detail"]
-        return {
-            "message": detail if isinstance(detail, str) else _json_text(detail),
-            "type": None,
-            "param": None,
-            "code": None,
-        }
-    if isinstance(payload.get("message"), str) and "choices" not in payload:
-        return {
-            "message": payload["message"],
-            "type": _as_optional_str(payload.get("type")),
-            "param": _as_optional_str(payload.get("param")),
-            "code": _as_code(payload.get("code")),
-        }
-    return None
-
-
-def _json_text(value: object) -> str:
-    return _json.dumps(value)[:BODY_QUOTE_LIMIT]
-
-
-def make_status_error(
-    status: int, reason: str, headers: Mapping[str, str], content: bytes
-) -> APIStatusError:
-    """The status error for a reply with this status, reason phrase, headers and body."""
-    text = content.decode("utf-8", errors="replace")
-    body: object = text
-    fields: dict[str, Any] | None = None
-    try:
-        body = _json.loads(text)
-    except ValueError:
-        pass
-    else:
-        fields = error_fields(body)
-    if fields is None:
-        quoted = text.strip()[:BODY_QUOTE_LIMIT]
-        reason = reason or "error"
-        message = f"{status} {reason}: {quoted}" if quoted else f"{status} {reason}"
-        fields = {"message": message, "type": None, "param": None, "code": None}
-    return status_error_class(status)(
-        fields["message"],
-        status_code=status,
-        type=fields["type"],
-        param=fields["param"],
-        code=fields["code"],
-        body=body,
-        request_id=headers.get("x-request-id"),
-        headers=headers,
-    )

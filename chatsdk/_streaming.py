@@ -1,8 +1,8 @@
 """The stream a ``create(..., stream=True)`` call returns: events in, chunks and text out.
 
-The stream consumes what its :class:`~chatsdk._call.Call` hands it: the reply, and the pieces of
-its body, read within the call's deadline. It frames them into events (:mod:`._sse`), decodes
-each (:mod:`._events`), folds them into the reply so far (:mod:`._accumulate`), and judges the end.
+The stream consumes what its :class:`~chatsdk._call.Call` hands it: the reply, whose body an
+:class:`~chatsdk._reader.EventReader` turns into events. It decodes each (:mod:`._events`), folds
+them into the reply so far (:mod:`._accumulate`), and judges the end.
 It never decides a retry: when it breaks before its first token it asks the call, and if the call
 sends again, it reads the new reply from the start.
 
@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from ._accumulate import ChunkAccumulator
 from ._call import Call
-from ._events import DONE, EOF, EOF_EVENT, body_as_events, decode_event
-from ._exceptions import APIConnectionError, APIError, APITimeoutError, StreamError
+from ._events import DONE, EOF, decode_event
+from ._exceptions import APIError, StreamError
 from ._models import ChatCompletion, ChatCompletionChunk
-from ._sse import Event, SSEParser
+from ._reader import EventReader
+from ._sse import Event
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -58,53 +59,32 @@ class AsyncChatStream:
     """
 
     # Hundreds of streams may be open at once: slots keep each one small.
-    __slots__ = (
-        "_accumulator",
-        "_body_parts",
-        "_bytes",
-        "_call",
-        "_closed",
-        "_done",
-        "_events",
-        "_finished",
-        "_idle_timeout",
-        "_is_sse",
-        "_last_event_at",
-        "_parser",
-        "_response",
-    )
+    __slots__ = ("_accumulator", "_call", "_closed", "_done", "_events", "_finished", "_reader")
 
     def __init__(self, call: Call, response: httpx.Response) -> None:
         self._call = call
-        self._idle_timeout = call.idle_timeout
         self._accumulator = ChunkAccumulator()
         self._closed = False
         self._finished = False
         self._attach(response)
 
     def _attach(self, response: httpx.Response) -> None:
-        self._response = response
-        self._parser = SSEParser()
+        self._reader = EventReader(self._call, response)
         # Events not handled yet, last first, so that taking one is a pop from the end.
         self._events: list[Event] = []
-        self._bytes: AsyncIterator[bytes] = response.aiter_bytes()
-        self._body_parts: list[bytes] | None = None
-        self._last_event_at = self._call.clock()
         self._done = False
-        content_type = response.headers.get("content-type", "")
-        self._is_sse = "text/event-stream" in content_type or not content_type
 
     # -- public surface ---------------------------------------------------------------------
 
     @property
     def response(self) -> httpx.Response:
         """The HTTP response of the current attempt (headers, status, ``x-request-id``)."""
-        return self._response
+        return self._reader.response
 
     @property
     def request_id(self) -> str | None:
         """The server's ``x-request-id`` for this stream, if it sent one."""
-        request_id: str | None = self._response.headers.get("x-request-id")
+        request_id: str | None = self._reader.response.headers.get("x-request-id")
         return request_id
 
     @property
@@ -162,7 +142,7 @@ class AsyncChatStream:
             return
         self._closed = True
         self._finished = True
-        await Call.release(self._response, self._bytes)
+        await self._reader.release()
 
     async def __aenter__(self) -> AsyncChatStream:
         return self
@@ -204,11 +184,14 @@ class AsyncChatStream:
                         if payload is not None:
                             return payload
                     if self._done:
-                        await self._call.drain(self._response, self._bytes)
+                        await self._reader.drain()
                         await self.aclose()
                         return None
-                    if not await self._read():
-                        self._end_of_body()
+                    read = await self._reader.read()
+                    if read is None:
+                        read = self._reader.end()
+                    read.reverse()
+                    self._events = read
                 except APIError as exc:
                     if not await self._retry(exc):
                         raise
@@ -221,52 +204,6 @@ class AsyncChatStream:
         except BaseException:
             await self.aclose()
             raise
-
-    async def _read(self) -> bool:
-        """Read the next piece of the body into the event queue; False at its end."""
-        try:
-            data = await self._call.receive(self._bytes)
-        except APITimeoutError:
-            raise
-        except APIConnectionError as exc:
-            raise StreamError(
-                f"The stream broke before it was complete: {exc.message}",
-                type="connection_error",
-            ) from exc.__cause__
-        if data is None:
-            return False
-        if not self._is_sse:
-            if self._body_parts is None:
-                self._body_parts = []
-            self._body_parts.append(data)
-            return True
-        events = self._parser.feed(data)
-        now = self._call.clock()
-        if events:
-            events.reverse()
-            self._events = events
-            self._last_event_at = now
-        elif self._idle_timeout is not None and now - self._last_event_at > self._idle_timeout:
-            # Comments and pings keep the socket busy but bring nothing; they do not count.
-            raise APITimeoutError(
-                f"No stream event for {self._idle_timeout} s (only keep-alive comments or an "
-                "unfinished event arrived)."
-            )
-        return True
-
-    def _end_of_body(self) -> None:
-        if not self._is_sse:
-            raw = b"".join(self._body_parts or ())
-            events = body_as_events(raw, self._response.headers.get("content-type", ""))
-        else:
-            events = self._parser.close()
-            if not events:
-                self._eof()
-                return
-            # Events completed by the end of the body are handled before the end is judged.
-            events.append(EOF_EVENT)
-        events.reverse()
-        self._events = events
 
     def _eof(self) -> None:
         if self._accumulator.is_complete():
@@ -304,8 +241,8 @@ class AsyncChatStream:
         if self._accumulator.has_output or self._finished:
             return False
         # Asked before the reply is released: the policy may read its headers.
-        headers = self._response.headers
-        await Call.release(self._response, self._bytes)
+        headers = self._reader.response.headers
+        await self._reader.release()
         if not await self._call.retry(exc, headers):
             return False
         response = await self._call.send()
