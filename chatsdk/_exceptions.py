@@ -61,15 +61,19 @@ class APIError(Exception):
     Example::
 
         try:
-            await client.chat.completions.create(model="m", messages=messages)
+            reply = await client.chat.completions.create(model="m", messages=messages)
         except chatsdk.APIError as exc:
-            log.warning("chat failed after %d attempts: %s", exc.attempts, exc.message)
+            print(f"no answer after {exc.attempts} attempt(s): {exc.message}")
     """
 
     message: str
+    """The human-readable text of the error, without the attempt count ``str()`` adds."""
     attempts: int
+    """How many times the request was sent before this error was raised (1: not retried)."""
     partial_text: str
+    """The content a stream delivered before it failed; empty for buffered requests."""
     request_id: str | None
+    """The server's ``x-request-id`` for the last attempt, when it sent one."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -85,14 +89,34 @@ class APIError(Exception):
 
 
 class APIConnectionError(APIError):
-    """The request could not be sent or its reply could not be read (DNS, refused, reset, TLS)."""
+    """The request could not be sent or its reply could not be read (DNS, refused, reset, TLS).
+
+    The httpx exception behind it is chained as ``__cause__``.
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(model="m", messages=messages)
+        except chatsdk.APIConnectionError as exc:   # APITimeoutError included
+            print("cannot reach", client.base_url, "-", exc.message, "-", repr(exc.__cause__))
+    """
 
     def __init__(self, message: str = "Connection error.") -> None:
         super().__init__(message)
 
 
 class APITimeoutError(APIConnectionError):
-    """A timeout fired: connecting, reading, the idle gap between stream events, or the deadline."""
+    """A timeout fired: connecting, reading, the idle gap between stream events, or the deadline.
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(
+                model="m", messages=messages, timeout=20, deadline=60
+            )
+        except chatsdk.APITimeoutError as exc:
+            print("no answer in time:", exc.message)
+    """
 
     def __init__(self, message: str = "Request timed out.") -> None:
         super().__init__(message)
@@ -105,9 +129,17 @@ class APIStatusError(APIError):
     ``code`` (``None`` where the server did not send them); ``body`` is the parsed JSON (or the raw
     text when it was not JSON), ``headers`` the reply's headers and ``request_id`` its
     ``x-request-id``.
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(model="m", messages=messages)
+        except chatsdk.APIStatusError as exc:   # any 4xx or 5xx
+            print(exc.status_code, exc.type, exc.code, exc.message, exc.request_id)
     """
 
     status_code: int
+    """The HTTP status of the reply, e.g. ``400``."""
 
     def __init__(
         self,
@@ -138,35 +170,107 @@ class APIStatusError(APIError):
 
 
 class BadRequestError(APIStatusError):
-    """400: the request was malformed; ``param`` names the offending parameter when known."""
+    """400: the request was malformed; ``param`` names the offending parameter when known.
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(
+                model="m", messages=messages, max_tokens=10**9
+            )
+        except chatsdk.BadRequestError as exc:
+            print("refused:", exc.param, "-", exc.message)   # refused: max_tokens - ...
+    """
 
 
 class AuthenticationError(APIStatusError):
-    """401: the API key is missing or wrong."""
+    """401: the API key is missing or wrong.
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(model="m", messages=messages)
+        except chatsdk.AuthenticationError as exc:
+            raise SystemExit(f"Check OPENAI_API_KEY: {exc.message}") from None
+    """
 
 
 class PermissionDeniedError(APIStatusError):
-    """403: the key may not use this model or resource."""
+    """403: the key may not use this model or resource.
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(model="m", messages=messages)
+        except chatsdk.PermissionDeniedError as exc:
+            print("this key may not use model 'm':", exc.message)
+    """
 
 
 class NotFoundError(APIStatusError):
-    """404: no such model or path (check ``base_url`` and ``model``)."""
+    """404: no such model or path (check ``base_url`` and ``model``).
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+        except chatsdk.NotFoundError as exc:
+            print("no such model or path at", client.base_url, "-", exc.message)
+    """
 
 
 class ConflictError(APIStatusError):
-    """409: the request conflicts with the server's state; it is retried."""
+    """409: the request conflicts with the server's state; it is retried.
+
+    Raised when the conflict outlasts the retries.
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(model="m", messages=messages)
+        except chatsdk.ConflictError as exc:
+            print("still conflicting after", exc.attempts, "attempts:", exc.message)
+    """
 
 
 class UnprocessableEntityError(APIStatusError):
-    """422: the body was well-formed but its values were refused."""
+    """422: the body was well-formed but its values were refused.
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(model="m", messages=messages)
+        except chatsdk.UnprocessableEntityError as exc:
+            print(exc.message, exc.body)   # body: the server's JSON, often listing each problem
+    """
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests or tokens; retried with backoff, honouring ``Retry-After``."""
+    """429: too many requests or tokens; retried with backoff, honouring ``Retry-After``.
+
+    Raised when the limit outlasts the retries (or the deadline).
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(model="m", messages=messages)
+        except chatsdk.RateLimitError as exc:
+            print("rate limited; the server asks to wait", exc.headers.get("retry-after"), "s")
+    """
 
 
 class InternalServerError(APIStatusError):
-    """A 5xx status: the server failed; retried."""
+    """A 5xx status: the server failed; retried.
+
+    Raised when the failure outlasts the retries (or the deadline).
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(model="m", messages=messages)
+        except chatsdk.InternalServerError as exc:
+            print(exc.status_code, "after", exc.attempts, "attempts; request id", exc.request_id)
+    """
 
 
 class StreamError(APIError):
@@ -175,6 +279,17 @@ class StreamError(APIError):
     ``type`` and ``code`` come from the error event when the server sent one; ``partial_text`` is
     the content of choice 0 received before the error, so nothing already shown is lost;
     ``request_id`` and ``attempts`` say which request it was, as on every error.
+
+    Example::
+
+        stream = await client.chat.completions.create(model="m", messages=messages, stream=True)
+        try:
+            async with stream:
+                async for text in stream.text():
+                    print(text, end="", flush=True)
+        except chatsdk.StreamError as exc:
+            print()
+            print(f"[cut short: {exc.message}; {len(exc.partial_text)} characters arrived]")
     """
 
     def __init__(

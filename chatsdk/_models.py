@@ -54,6 +54,14 @@ class Model:
     ``model.field`` reads a field (objects come back as models), ``model["field"]`` and
     ``model.get("field")`` read the raw JSON value, and ``to_dict()`` gives a deep copy that
     ``json.dumps`` accepts and that rebuilds an equal model.
+
+    Example::
+
+        reply = await client.chat.completions.create(model="m", messages=messages)
+        reply.choices[0].message.content    # a typed property
+        reply.get("service_tier")           # the raw JSON value, or None when it was not sent
+        reply.x_groq                        # a field with no property (here Groq's), as a model
+        json.dumps(reply.to_dict())         # every field the server sent
     """
 
     __slots__ = ("_data",)
@@ -105,38 +113,59 @@ class Model:
 
 
 class FunctionCall(Model):
-    """The function a tool call names, and its JSON arguments as text."""
+    """The function a tool call names, and its JSON arguments as text.
+
+    Example::
+
+        function = call.function                # call: a ToolCall
+        if function is not None and function.name == "get_weather":
+            arguments = json.loads(function.arguments or "{}")
+    """
 
     __slots__ = ()
 
     @property
     def name(self) -> str | None:
+        """The function's name; in a stream, sent on the first piece of the call."""
         return self._data.get("name")
 
     @property
     def arguments(self) -> str | None:
+        """The arguments as JSON text, exactly as the model wrote it (it may not parse)."""
         return self._data.get("arguments")
 
 
 class ToolCall(Model):
-    """A tool call of a message; in a delta, a piece of one (``index`` says which)."""
+    """A tool call of a message; in a delta, a piece of one (``index`` says which).
+
+    Example::
+
+        message = reply.choices[0].message
+        for call in message.tool_calls or []:
+            if call.function is not None:
+                print(call.id, call.function.name, call.function.arguments)
+    """
 
     __slots__ = ()
 
     @property
     def index(self) -> int | None:
+        """Which call of the message a streamed piece belongs to (pieces share an index)."""
         return self._data.get("index")
 
     @property
     def id(self) -> str | None:
+        """The call's id, to quote as ``tool_call_id`` in the ``tool`` message that answers it."""
         return self._data.get("id")
 
     @property
     def type(self) -> str | None:
+        """The kind of tool: ``"function"``."""
         return self._data.get("type")
 
     @property
     def function(self) -> FunctionCall | None:
+        """The function to call and its arguments."""
         function = self._data.get("function")
         return None if function is None else FunctionCall(function)
 
@@ -153,10 +182,12 @@ class _MessageFields(Model):
 
     @property
     def role(self) -> str | None:
+        """``"assistant"`` on a reply; in a stream, usually only on the first chunk."""
         return self._data.get("role")
 
     @property
     def content(self) -> str | None:
+        """The answer's text (in a delta, the piece it adds); ``None`` with tool calls only."""
         return self._data.get("content")
 
     @property
@@ -171,21 +202,42 @@ class _MessageFields(Model):
 
     @property
     def refusal(self) -> str | None:
+        """The model's refusal message, when it declined to answer."""
         return self._data.get("refusal")
 
     @property
     def tool_calls(self) -> list[ToolCall] | None:
+        """The tool calls the model asks for (pieces of them in a delta), or ``None``."""
         return _tool_calls(self._data)
 
 
 class ChatCompletionMessage(_MessageFields):
-    """The message of a choice in a buffered reply."""
+    """The message of a choice in a buffered reply.
+
+    Example::
+
+        message = reply.choices[0].message
+        messages.append({"role": "assistant", "content": message.content})
+        if message.reasoning_content:
+            print("thought:", message.reasoning_content)
+    """
 
     __slots__ = ()
 
 
 class ChoiceDelta(_MessageFields):
-    """What one chunk adds to a choice: a piece of content, the role, tool-call pieces."""
+    """What one chunk adds to a choice: a piece of content, the role, tool-call pieces.
+
+    Example::
+
+        async for chunk in stream:
+            for choice in chunk.choices:
+                delta = choice.delta
+                if delta.reasoning_content:
+                    print(delta.reasoning_content, end="")
+                if delta.content:
+                    print(delta.content, end="")
+    """
 
     __slots__ = ()
 
@@ -195,55 +247,87 @@ class _ChoiceFields(Model):
 
     @property
     def index(self) -> int:
+        """Which of the ``n`` answers this is (0 when the server did not say)."""
         index: int = self._data.get("index", 0)
         return index
 
     @property
     def finish_reason(self) -> str | None:
+        """Why the answer ended: ``"stop"``, ``"length"``, ``"tool_calls"``, ...
+
+        In a stream, ``None`` until the choice's last chunk.
+        """
         return self._data.get("finish_reason")
 
     @property
     def logprobs(self) -> Any:
+        """Token log probabilities (a model) when ``logprobs=True`` was asked for, else ``None``."""
         return _wrap(self._data.get("logprobs"))
 
 
 class Choice(_ChoiceFields):
-    """One answer of a buffered reply."""
+    """One answer of a buffered reply.
+
+    Example::
+
+        reply = await client.chat.completions.create(model="m", messages=messages, n=2)
+        for choice in reply.choices:
+            print(choice.index, choice.finish_reason, choice.message.content)
+    """
 
     __slots__ = ()
 
     @property
     def message(self) -> ChatCompletionMessage:
+        """The answer: its content, reasoning and tool calls."""
         return ChatCompletionMessage(self._data.get("message") or {})
 
 
 class ChunkChoice(_ChoiceFields):
-    """One choice's part of a stream chunk."""
+    """One choice's part of a stream chunk.
+
+    Example::
+
+        async for chunk in stream:
+            for choice in chunk.choices:
+                if choice.finish_reason is not None:
+                    print("choice", choice.index, "ended:", choice.finish_reason)
+    """
 
     __slots__ = ()
 
     @property
     def delta(self) -> ChoiceDelta:
+        """What this chunk adds to the choice."""
         return ChoiceDelta(self._data.get("delta") or {})
 
 
 class CompletionUsage(Model):
-    """Token counts; details such as ``prompt_tokens_details`` are reachable as fields."""
+    """Token counts; details such as ``prompt_tokens_details`` are reachable as fields.
+
+    Example::
+
+        if reply.usage is not None:
+            print(reply.usage.prompt_tokens, "in,", reply.usage.completion_tokens, "out")
+    """
 
     __slots__ = ()
 
     @property
     def prompt_tokens(self) -> int:
+        """Tokens in the request's messages (0 when the server did not say)."""
         value: int = self._data.get("prompt_tokens", 0)
         return value
 
     @property
     def completion_tokens(self) -> int:
+        """Tokens the model generated, over every choice (0 when the server did not say)."""
         value: int = self._data.get("completion_tokens", 0)
         return value
 
     @property
     def total_tokens(self) -> int:
+        """Prompt and completion tokens together (0 when the server did not say)."""
         value: int = self._data.get("total_tokens", 0)
         return value
 
@@ -253,30 +337,40 @@ class _ReplyFields(Model):
 
     @property
     def id(self) -> str:
+        """The reply's id ("" when the server sent none); every chunk of a stream shares it."""
         value: str = self._data.get("id", "")
         return value
 
     @property
     def object(self) -> str:
+        """``"chat.completion"``, or ``"chat.completion.chunk"`` for a stream chunk."""
         value: str = self._data.get("object", "")
         return value
 
     @property
     def created(self) -> int:
+        """When the reply was created, in Unix seconds (0 when the server did not say)."""
         value: int = self._data.get("created", 0)
         return value
 
     @property
     def model(self) -> str:
+        """The model that answered, as the server names it (often more exact than asked)."""
         value: str = self._data.get("model", "")
         return value
 
     @property
     def system_fingerprint(self) -> str | None:
+        """The server's configuration fingerprint, when it sends one."""
         return self._data.get("system_fingerprint")
 
     @property
     def usage(self) -> CompletionUsage | None:
+        """Token counts, when the server sent them.
+
+        A stream sends them on its last chunk when asked to with
+        ``stream_options={"include_usage": True}``.
+        """
         usage = self._data.get("usage")
         return None if usage is None else CompletionUsage(usage)
 
@@ -294,6 +388,7 @@ class ChatCompletion(_ReplyFields):
 
     @property
     def choices(self) -> list[Choice]:
+        """The answers, one per ``n`` (one by default)."""
         return list(map(Choice, self._data.get("choices") or ()))
 
 
@@ -317,6 +412,7 @@ class ChatCompletionChunk(_ReplyFields):
 
     @property
     def choices(self) -> list[ChunkChoice]:
+        """What this chunk adds to each choice; empty on a usage-only chunk."""
         # Built once: stream loops read chunk.choices several times per chunk.
         choices = self._choices
         if choices is None:

@@ -22,8 +22,18 @@ __all__ = [
     "split_pieces",
 ]
 
-# The default reply says plainly where it comes from, so nobody mistakes a test run for a model.
 ECHO_PREFIX = "(chatsdk local test server) You said: "
+"""How the default reply begins: it says plainly where it comes from, so that nobody mistakes a
+test run for a model. The last user message follows it.
+
+Example::
+
+    async with chatsdk.testing.serve() as server, server.client() as client:
+        reply = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hello"}]
+        )
+        assert reply.choices[0].message.content == ECHO_PREFIX + "hello"
+"""
 
 # Ideographs, kana, hangul, full-width forms and the CJK extension planes: scripts written without
 # spaces. Each such character is its own piece, so CJK text streams in several chunks too.
@@ -45,7 +55,11 @@ def split_pieces(text: str) -> list[str]:
 
 
 def count_tokens(text: str) -> int:
-    """The server's token rule: one token per piece of :func:`split_pieces`."""
+    """The server's token rule: one token per piece of :func:`split_pieces`.
+
+    >>> count_tokens("Hello big world")
+    3
+    """
     return len(split_pieces(text))
 
 
@@ -53,9 +67,13 @@ def count_tokens(text: str) -> int:
 class ToolCallReply:
     """A reply that calls a function tool instead of answering with text.
 
-    ``arguments`` may be a JSON string or a mapping (encoded with ``json.dumps``)::
+    ``arguments`` may be a JSON string or a mapping (encoded with ``json.dumps``); ``id`` is
+    made up when not given.
+
+    Example::
 
         ToolCallReply("get_weather", {"city": "Paris"})
+        ToolCallReply("get_weather", '{"city": "Paris"}', id="call_1")
     """
 
     name: str
@@ -64,6 +82,7 @@ class ToolCallReply:
 
     @property
     def arguments_json(self) -> str:
+        """``arguments`` as the JSON text the server sends."""
         if isinstance(self.arguments, str):
             return self.arguments
         return json.dumps(self.arguments, ensure_ascii=False)
@@ -74,7 +93,9 @@ class Reply:
     """A full reply: optional reasoning (DeepSeek-style ``reasoning_content``), text, tool calls.
 
     ``Reply("hi")`` is the same as the plain string ``"hi"``. With tool calls and no content the
-    message's ``content`` is ``null``::
+    message's ``content`` is ``null``.
+
+    Example::
 
         Reply(reasoning_content="Let me think.", content="42")
         Reply(tool_calls=[ToolCallReply("add", {"a": 1, "b": 2})])
@@ -85,16 +106,35 @@ class Reply:
     tool_calls: Sequence[ToolCallReply] = field(default_factory=tuple)
 
 
-# One reply item: a string, a Reply, a ToolCallReply, or a dict spelling either of the last two
-# ({"name", "arguments"[, "id"]} is a tool call; {"content", "reasoning_content", "tool_calls"}
-# is a Reply).
 ReplyLike = str | Reply | ToolCallReply | Mapping[str, Any]
+"""One reply: a string, a :class:`Reply`, a :class:`ToolCallReply`, or a dict spelling either of
+the last two (``{"name", "arguments"[, "id"]}`` is a tool call; ``{"content",
+"reasoning_content", "tool_calls"}`` is a Reply).
+
+Example::
+
+    replies: list[ReplyLike] = [
+        "Hello!",
+        Reply(reasoning_content="2 + 2 = 4", content="4"),
+        ToolCallReply("add", {"a": 2, "b": 2}),
+        {"name": "add", "arguments": '{"a": 2, "b": 2}'},
+    ]
+"""
 ReplyFunction = Callable[[list[Any]], ReplyLike | Awaitable[ReplyLike]]
-# What `serve(replies=...)` accepts: None (echo), one reply used for every request, a list
-# consumed in order, any iterator (e.g. itertools.cycle) or a function of the messages.
 ReplySpec = (
     str | Reply | ToolCallReply | Sequence[ReplyLike] | Iterator[ReplyLike] | ReplyFunction | None
 )
+"""What ``serve(replies=...)`` accepts: ``None`` (echo), one reply used for every request, a list
+consumed in order, any iterator (e.g. ``itertools.cycle``) or a function of the messages, plain
+or async, that returns a reply.
+
+Example::
+
+    serve(replies="Same answer every time")
+    serve(replies=["First answer", "Second answer"])
+    serve(replies=itertools.cycle(["yes", "no"]))
+    serve(replies=lambda messages: f"You sent {len(messages)} messages")
+"""
 
 
 class RepliesExhausted(Exception):
