@@ -18,12 +18,14 @@ cycle (a test walks the imports), and every module's docstring says its one job:
     layer 3  __init__ (this namespace) · _cli/ (the chatsdk command, one module per command)
              _client        AsyncChatClient: settings, headers, the pool; starts calls
              _completions   client.chat.completions: builds the request, wraps the reply
-    layer 2  _streaming     AsyncChatStream: frames, decodes and folds what its call reads
+    layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
+             _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
              _pool          the HTTP transport a client makes for itself
-    layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error) · _accumulate
-    (pure)   (chunks -> reply) · _models (views over JSON) · _params (request body) · _options
-             (settings) · _retry (RetryPolicy) · _exceptions (the error tree) · _json · _logging
+    layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)
+    (pure)   · _accumulate (chunks -> reply) · _models, _view (views over JSON) · _params
+             (request body) · _options (settings) · _retry (RetryPolicy) · _exceptions (the
+             error tree) · _json (the one JSON helper) · _logging
 
 Where a change goes: a new endpoint is a resource module in layer 3 that builds a request and
 hands it to a call (like ``_completions``); a new retry rule goes in ``_retry``; a new server quirk
@@ -57,13 +59,13 @@ from ._models import (
     ChunkChoice,
     CompletionUsage,
     FunctionCall,
-    Model,
     ToolCall,
 )
 from ._params import CreateParams, MessageParam
 from ._retry import RetryPolicy
 from ._streaming import AsyncChatStream
 from ._version import __version__
+from ._view import Model
 
 __all__ = [
     "APIConnectionError",

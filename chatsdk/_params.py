@@ -23,11 +23,25 @@ from ._retry import RetryPolicy
 __all__ = ["CreateParams", "MessageParam", "build_body", "split_options"]
 
 MessageParam = Mapping[str, Any]
-"""A message to send, e.g. ``{"role": "user", "content": "Hello!"}``."""
+"""A message to send: a mapping with a ``role`` and its fields, as the API defines them.
+
+Example::
+
+    messages: list[chatsdk.MessageParam] = [
+        {"role": "system", "content": "Answer in one word."},
+        {"role": "user", "content": "Hello!"},
+    ]
+"""
 
 
 class CreateParams(TypedDict, total=False):
-    """Keyword parameters of ``create()`` besides ``model``, ``messages`` and ``stream``."""
+    """Keyword parameters of ``create()`` besides ``model``, ``messages`` and ``stream``.
+
+    Example::
+
+        params: chatsdk.CreateParams = {"temperature": 0.2, "max_tokens": 200}
+        reply = await client.chat.completions.create(model="m", messages=messages, **params)
+    """
 
     temperature: float | None
     top_p: float | None

@@ -111,6 +111,7 @@ PURE = [
     "chatsdk._events",
     "chatsdk._accumulate",
     "chatsdk._models",
+    "chatsdk._view",
     "chatsdk._params",
     "chatsdk._options",
     "chatsdk._retry",
@@ -118,7 +119,7 @@ PURE = [
     "chatsdk._json",
     "chatsdk._logging",
 ]
-LAYER_2 = ["chatsdk._call", "chatsdk._streaming", "chatsdk._pool"]
+LAYER_2 = ["chatsdk._call", "chatsdk._reader", "chatsdk._streaming", "chatsdk._pool"]
 
 
 @pytest.mark.parametrize("name", PURE)

@@ -1,4 +1,6 @@
-"""Pytest plugin with a ``chat_server`` fixture. Opt in from a conftest.py::
+"""A pytest plugin with a ``chat_server`` fixture: a local server for each test.
+
+Opt in from a conftest.py::
 
     pytest_plugins = ["chatsdk.testing.pytest_plugin"]
 
