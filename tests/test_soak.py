@@ -24,7 +24,8 @@ from helpers import busy_connections, open_fds, pool_of, settled_task_count
 import chatsdk
 from chatsdk.testing import ECHO_PREFIX, Faults, serve, split_pieces
 
-pytestmark = pytest.mark.anyio
+# A soak of thousands of requests: the end-to-end group, run by CI with `pytest -m e2e`.
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 SEED = 20_261_126
 STREAMED = 1_200
