@@ -22,7 +22,7 @@ from ._replies import (
     message_text,
     split_pieces,
 )
-from ._validate import ApiError, parse_json, validate_chat_request
+from ._validate import RequestRejected, parse_json, validate_chat_request
 
 __all__ = ["ChatApp", "RecordedRequest"]
 
@@ -124,7 +124,7 @@ def _make_plan(reply: Reply, body: dict[str, Any]) -> _Plan:
     return _Plan(reasoning, content_pieces, calls, finish, used)
 
 
-def _status_error(faults: Faults) -> ApiError:
+def _status_error(faults: Faults) -> RequestRejected:
     status = faults.status or 500
     code: str | None
     if status == 429:
@@ -142,7 +142,7 @@ def _status_error(faults: Faults) -> ApiError:
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # "1", not "1.0": the header is usually read as an integer
         headers.append(("retry-after", str(value)))
-    return ApiError(
+    return RequestRejected(
         status,
         faults.error_message or message,
         type=faults.error_type or kind,
@@ -204,16 +204,17 @@ class ChatApp:
                 return
             raw += message.get("body", b"")
             if len(raw) > MAX_BODY_BYTES:
-                await self._send_error(send, request_id, ApiError(413, "Request body too large."))
+                too_large = RequestRejected(413, "Request body too large.")
+                await self._send_error(send, request_id, too_large)
                 return
             if not message.get("more_body", False):
                 break
         body: Any = None
-        parse_error: ApiError | None = None
+        parse_error: RequestRejected | None = None
         if raw:
             try:
                 body = parse_json(bytes(raw))
-            except ApiError as exc:
+            except RequestRejected as exc:
                 parse_error = exc
         method: str = scope["method"]
         path: str = scope["path"]
@@ -232,9 +233,9 @@ class ChatApp:
         try:
             allowed = _ROUTES.get(path)
             if allowed is None:
-                raise ApiError(404, f"Invalid URL ({method} {path})")
+                raise RequestRejected(404, f"Invalid URL ({method} {path})")
             if method != allowed:
-                raise ApiError(
+                raise RequestRejected(
                     405,
                     f"Method {method} is not allowed for {path}; use {allowed}.",
                     headers=[("allow", allowed)],
@@ -244,14 +245,14 @@ class ChatApp:
                 await self._send_json(send, 200, self._models_body(), request_id)
                 return
             await self._chat(body, parse_error, receive, send, request_id)
-        except ApiError as exc:
+        except RequestRejected as exc:
             await self._send_error(send, request_id, exc)
 
     def _check_auth(self, header: str | None) -> None:
         if self.api_key is None:
             return
         if not header:
-            raise ApiError(
+            raise RequestRejected(
                 401,
                 "You didn't provide an API key. Send it in an Authorization header using "
                 "Bearer auth (Authorization: Bearer YOUR_KEY).",
@@ -262,7 +263,7 @@ class ChatApp:
             key.strip().encode(), self.api_key.encode()
         ):
             shown = key.strip()[:3] + "***" if key.strip() else "''"
-            raise ApiError(
+            raise RequestRejected(
                 401,
                 f"Incorrect API key provided: {shown}. This local test server expects the key "
                 "it was started with.",
@@ -304,7 +305,7 @@ class ChatApp:
         await self._start(send, status, headers)
         await send({"type": "http.response.body", "body": data, "more_body": False})
 
-    async def _send_error(self, send: Send, request_id: str, error: ApiError) -> None:
+    async def _send_error(self, send: Send, request_id: str, error: RequestRejected) -> None:
         await self._send_json(send, error.status, error.body(), request_id, error.headers)
 
     # --- chat completions ----------------------------------------------------------------
@@ -312,7 +313,7 @@ class ChatApp:
     async def _chat(
         self,
         body: Any,
-        parse_error: ApiError | None,
+        parse_error: RequestRejected | None,
         receive: Receive,
         send: Send,
         request_id: str,
@@ -322,7 +323,7 @@ class ChatApp:
         try:
             faults = resolve_faults(self.faults, index, body)
         except Exception as exc:
-            raise ApiError(
+            raise RequestRejected(
                 500, f"The faults function failed: {exc!r}", type="server_error"
             ) from exc
         abort: asyncio.Event | None = None
@@ -342,11 +343,11 @@ class ChatApp:
             try:
                 reply = await self.replies.next(request["messages"])
             except RepliesExhausted as exc:
-                raise ApiError(
+                raise RequestRejected(
                     500, str(exc), type="server_error", code="replies_exhausted"
                 ) from None
             except Exception as exc:
-                raise ApiError(
+                raise RequestRejected(
                     500, f"The reply function failed: {exc!r}", type="server_error"
                 ) from exc
             plan = _make_plan(reply, request)
