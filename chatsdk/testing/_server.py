@@ -12,7 +12,8 @@ from typing import Any, NoReturn
 
 import anyio.to_thread
 
-from ._app import DEFAULT_MODELS, ChatApp, RecordedRequest, install_log_filter
+from ._app import DEFAULT_MODELS, ChatApp, RecordedRequest
+from ._fault_effects import install_log_filter
 from ._faults import FaultsSpec
 from ._replies import ReplySource, ReplySpec
 
