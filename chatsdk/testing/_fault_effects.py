@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from ._asgi import Send, json_bytes
 from ._faults import Faults
@@ -15,7 +14,6 @@ __all__ = [
     "DeliberateDrop",
     "error_event",
     "fires",
-    "install_log_filter",
     "pause",
     "stall",
     "status_error",
@@ -28,20 +26,6 @@ _PING = b": ping\n\n"
 
 class DeliberateDrop(Exception):
     """Raised from the app to make uvicorn close the connection mid-response on purpose."""
-
-
-class _DropFilter(logging.Filter):
-    """Keeps uvicorn's error log quiet about connections the server drops on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, DeliberateDrop)
-
-
-def install_log_filter() -> None:
-    logger = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _DropFilter) for f in logger.filters):
-        logger.addFilter(_DropFilter())
 
 
 def status_error(faults: Faults) -> RequestRejected:
