@@ -2,13 +2,13 @@
 
 Each command is a module of this package whose ``register`` adds its parser and the function
 that runs it; ``COMMANDS`` lists them in the order ``chatsdk --help`` shows them. A new command
-is a new module plus one line in ``COMMANDS``. The command modules import only ``_common`` and
-``_client_args``, never this package, so there is no import cycle.
+is a new module plus one line in ``COMMANDS``. Within this package the command modules import
+only ``_common`` and ``_client_args``, never the package itself, so there is no import cycle.
 
-At module level these modules import only the standard library and ``chatsdk._version``; the
-client (through the public ``chatsdk`` namespace) is imported by the code that uses it, and the
-local server (``chatsdk.testing``, which needs uvicorn) only by ``serve`` and ``demo``, so that
-``chatsdk --help`` and ``chatsdk --version`` never load the server.
+At run time these modules import only the standard library, ``chatsdk._version`` and one another
+at module level; the client (through the public ``chatsdk`` namespace) is imported by the code
+that uses it, and the local server (``chatsdk.testing``, which needs uvicorn) only by ``serve``
+and ``demo``, so ``chatsdk --help`` and ``chatsdk --version`` never load the server.
 
 Exit codes: 0 success, 1 an API or connection error, 2 a usage error, 130 interrupted (Ctrl-C).
 """
