@@ -29,6 +29,7 @@ from helpers import read_line, read_until
 
 import chatsdk
 from chatsdk import _cli
+from chatsdk._cli.demo import DEMO_QUESTIONS
 from chatsdk.testing import ECHO_PREFIX, Faults, LocalServer, count_tokens, serve
 
 COMMAND = [sys.executable, "-m", "chatsdk"]
@@ -291,9 +292,9 @@ async def test_demo() -> None:
     out = result.stdout.decode()
     assert "local test server" in out
     assert "no API key and no network" in out
-    for question in _cli.DEMO_QUESTIONS:
+    for question in DEMO_QUESTIONS:
         assert echo(question) in out
-    assert out.index(echo(_cli.DEMO_QUESTIONS[0])) < out.index(echo(_cli.DEMO_QUESTIONS[1]))
+    assert out.index(echo(DEMO_QUESTIONS[0])) < out.index(echo(DEMO_QUESTIONS[1]))
 
 
 @pytest.mark.anyio

@@ -1,29 +1,29 @@
-"""Running the ASGI app under uvicorn in a background thread, and the blocking `run`."""
+"""The local server's API: LocalServer (serving from a background thread), serve() and run().
+
+How the app is served under uvicorn is ``_uvicorn``'s part.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 import signal
-import socket
 import threading
 from types import FrameType, TracebackType
 from typing import Any, NoReturn
 
 import anyio.to_thread
 
-from ._app import DEFAULT_MODELS, ChatApp, RecordedRequest, install_log_filter
+from ._app import DEFAULT_MODELS, ChatApp, RecordedRequest
 from ._faults import FaultsSpec
 from ._replies import ReplySource, ReplySpec
+from ._uvicorn import install_log_filter, serve_app
 
 __all__ = ["LocalServer", "run", "serve"]
 
 # Bounded waits, so a broken server fails a test instead of hanging it.
 STARTUP_TIMEOUT = 10.0  # seconds for the thread to bind and listen
 JOIN_TIMEOUT = 10.0  # seconds for the thread to finish after stop()
-# Open responses get this long to end after stop(); delays and stalls end at once, so this only
-# covers responses still being written. Then their tasks are cancelled.
-SHUTDOWN_GRACE = 1.0
 
 
 class LocalServer:
@@ -171,70 +171,20 @@ class LocalServer:
             self._ready.set()
 
     async def _serve(self) -> None:
-        import uvicorn  # the optional dependency `chatsdk[server]`
-
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         self._app.reopen()
-        config = uvicorn.Config(
+        await serve_app(
             self._app,
-            host=self.host,
-            port=self._requested_port,
-            http="h11",  # one HTTP implementation everywhere, so fault behaviour is the same
-            ws="none",
-            lifespan="off",
-            log_level="warning",
-            log_config=None,  # leave the host program's logging setup alone
-            access_log=False,
-            timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
+            self.host,
+            self._requested_port,
+            started=self._started,
+            stop=self._stop_event,
         )
-        config.load()
-        # Bind here rather than in uvicorn, so a busy port raises a plain OSError for start().
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        try:
-            sock = socket.create_server((self.host, self._requested_port), family=family)
-        except OSError as exc:
-            raise OSError(
-                exc.errno, f"could not listen on {self.host}:{self._requested_port}: {exc.strerror}"
-            ) from exc
-        # Accepted sockets inherit this; without it a kept-alive request can wait ~40 ms for a
-        # delayed ACK (asyncio sets it only on sockets it recognises as TCP, and this one's
-        # protocol number is 0).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        server = uvicorn.Server(config)
-        server.lifespan = config.lifespan_class(config)
-        try:
-            await server.startup(sockets=[sock])
-        except BaseException:
-            sock.close()
-            raise
-        self._port = sock.getsockname()[1]
-        self._ready.set()
-        await self._stop_event.wait()
-        await self._shutdown(server)
 
-    @staticmethod
-    async def _shutdown(server: Any) -> None:
-        """uvicorn's shutdown without its fixed 0.1 s sleeps (they add up over a test suite)."""
-        for listener in server.servers:
-            listener.close()
-        state = server.server_state
-        for connection in list(state.connections):
-            connection.shutdown()
-        if state.tasks:
-            await asyncio.wait(list(state.tasks), timeout=SHUTDOWN_GRACE)
-        for task in list(state.tasks):
-            task.cancel()
-        for connection in list(state.connections):
-            transport = getattr(connection, "transport", None)
-            if transport is not None:
-                transport.close()
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(*(s.wait_closed() for s in server.servers)), SHUTDOWN_GRACE
-            )
-        except asyncio.TimeoutError:
-            pass
+    def _started(self, port: int) -> None:
+        self._port = port
+        self._ready.set()
 
     # --- context managers ---------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ROLES", "ApiError", "parse_json", "validate_chat_request"]
+__all__ = ["ROLES", "RequestRejected", "parse_json", "validate_chat_request"]
 
 # The roles the API accepts, in the order its error message lists them.
 ROLES = ("system", "assistant", "user", "tool", "developer")
@@ -17,8 +17,11 @@ MAX_STOP = 4
 
 
 @dataclass
-class ApiError(Exception):
-    """An error answer: HTTP status plus the API's ``{"error": {...}}`` body."""
+class RequestRejected(Exception):
+    """A request the server answers with an error: HTTP status plus the API's ``{"error": ...}``.
+
+    Internal to the local server: a client sees only the HTTP error response it becomes.
+    """
 
     status: int
     message: str
@@ -56,11 +59,11 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _bad(param: str, message: str, code: str | None = "invalid_value") -> ApiError:
-    return ApiError(400, message, param=param, code=code)
+def _bad(param: str, message: str, code: str | None = "invalid_value") -> RequestRejected:
+    return RequestRejected(400, message, param=param, code=code)
 
 
-def _type_error(param: str, expected: str, value: Any) -> ApiError:
+def _type_error(param: str, expected: str, value: Any) -> RequestRejected:
     return _bad(
         param,
         f"Invalid type for '{param}': expected {expected}, but got {_kind(value)} instead.",
@@ -73,7 +76,7 @@ def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(
+        raise RequestRejected(
             400,
             "We could not parse the JSON body of your request. The API expects a JSON object "
             f"with Content-Type: application/json. (Parser said: {exc})",
@@ -186,9 +189,9 @@ def _check_stop(value: Any) -> None:
 
 
 def validate_chat_request(body: Any) -> dict[str, Any]:
-    """Check a parsed chat completion request; return it, or raise :class:`ApiError`."""
+    """Check a parsed chat completion request; return it, or raise :class:`RequestRejected`."""
     if not isinstance(body, dict):
-        raise ApiError(
+        raise RequestRejected(
             400,
             f"Invalid type for the request body: expected an object, but got {_kind(body)} "
             "instead.",
