@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import httpx
 import pytest
 
 from chatsdk import StreamError
@@ -119,3 +122,38 @@ def test_normal_traffic_never_hits_the_bound() -> None:
     for _ in range(MAX_EVENT_CHARS // 1000 + 10):
         count += len(parser.feed(event))
     assert count == MAX_EVENT_CHARS // 1000 + 10
+
+
+# -- against httpx-sse's public decoder, on what both should read alike ----------------------
+
+WELL_FORMED = [
+    b'data: {"a": 1}\n\n',
+    b'data: {"a": 1}\r\n\r\ndata: [DONE]\r\n\r\n',
+    b"event: error\ndata: busy\n\n",
+    b": ping\n\ndata: one\ndata: two\n\n",
+    b"data:no-space\n\nid: 7\nretry: 10\ndata: x\n\n",
+    "data: 你好🙂\r\r".encode(),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("body", WELL_FORMED)
+@pytest.mark.parametrize("piece", [1, 3, 1000])
+async def test_events_match_httpx_sse_on_well_formed_streams(body: bytes, piece: int) -> None:
+    httpx_sse = pytest.importorskip("httpx_sse")
+    parts = [body[i : i + piece] for i in range(0, len(body), piece)]
+    ours: list[tuple[str, str]] = []
+    parser = SSEParser()
+    for part in parts:
+        ours += parser.feed(part)
+    ours += parser.close()
+
+    async def content() -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    response = httpx.Response(
+        200, headers={"content-type": "text/event-stream; charset=utf-8"}, content=content()
+    )
+    theirs = [(e.event, e.data) async for e in httpx_sse.EventSource(response).aiter_sse()]
+    assert ours == theirs
