@@ -116,26 +116,32 @@ class LinearPool(httpcore.AsyncConnectionPool):
         return closing
 
 
-def _use_linear_pool(transport: object) -> None:
+def _use_linear_pool(transport: object, httpcore_version: str) -> None:
     pool = getattr(transport, "_pool", None)
-    if type(pool) is httpcore.AsyncConnectionPool and pool_is_replaceable():
+    if type(pool) is httpcore.AsyncConnectionPool and pool_is_replaceable(httpcore_version):
         # Same class layout, one method replaced: the pool keeps every setting httpx gave it.
         pool.__class__ = LinearPool
 
 
-def make_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+def make_transport(
+    limits: httpx.Limits, *, httpcore_version: str = httpcore.__version__
+) -> httpx.AsyncHTTPTransport:
     """httpx's transport with ``limits``, on :class:`LinearPool` where httpcore allows it."""
     transport = httpx.AsyncHTTPTransport(limits=limits)
-    _use_linear_pool(transport)
+    _use_linear_pool(transport, httpcore_version)
     return transport
 
 
-def make_client(*, limits: httpx.Limits, timeout: httpx.Timeout) -> httpx.AsyncClient:
+def make_client(
+    *, limits: httpx.Limits, timeout: httpx.Timeout, httpcore_version: str = httpcore.__version__
+) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` whose direct connections use :class:`LinearPool`.
 
     The client is built as httpx builds it, so proxies from the environment (``HTTPS_PROXY``,
     ``NO_PROXY``, ...) still apply: httpx ignores them when handed a transport of one's own.
+    ``httpcore_version`` is the release the pool is planned for: any other than those
+    :class:`LinearPool` was checked against keeps httpx's stock pool.
     """
     client = httpx.AsyncClient(limits=limits, timeout=timeout)
-    _use_linear_pool(client._transport)
+    _use_linear_pool(client._transport, httpcore_version)
     return client

@@ -152,6 +152,39 @@ def test_unknown_httpcore_releases_keep_the_stock_pool() -> None:
     assert not pool_is_replaceable("2.0.0")
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("version", ["1.1.0", "2.0.0"])
+async def test_the_stock_pool_serves_an_httpcore_the_planner_does_not_know(version: str) -> None:
+    import anyio
+    import httpcore
+
+    from chatsdk._pool import make_client
+    from chatsdk.testing import ECHO_PREFIX, serve
+
+    limits = httpx.Limits(max_connections=10, max_keepalive_connections=5)
+    http = make_client(limits=limits, timeout=httpx.Timeout(30), httpcore_version=version)
+    pool = http._transport._pool  # type: ignore[attr-defined]
+    assert type(pool) is httpcore.AsyncConnectionPool  # the fallback, not LinearPool
+    async with serve() as server, http, server.client(http_client=http, max_retries=0) as client:
+        answers: list[str] = []
+
+        async def ask(i: int) -> None:
+            stream = await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": f"q{i}"}], stream=i % 2 == 0
+            )
+            if isinstance(stream, chatsdk.AsyncChatStream):
+                answers.append((await stream.final()).choices[0].message.content or "")
+            else:
+                answers.append(stream.choices[0].message.content or "")
+
+        async with anyio.create_task_group() as tg:
+            for i in range(40):
+                tg.start_soon(ask, i)
+        assert len(pool.connections) <= 10
+        assert all(c.is_idle() or c.is_closed() for c in pool.connections)
+    assert sorted(answers) == sorted(f"{ECHO_PREFIX}q{i}" for i in range(40))
+
+
 def test_transport_keeps_limits() -> None:
     transport = make_transport(httpx.Limits(max_connections=7, max_keepalive_connections=3))
     pool = transport._pool
