@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,16 @@ from typing import Any
 import pytest
 
 SPEC_RELATIVE = Path("shared/openapi/openai-openapi.yaml")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell starts a background job with Ctrl-C ignored, and an ignored signal stays ignored
+    # in every process started from it. The tests that press Ctrl-C in a child process need it
+    # delivered as from a terminal, however the suite was started: a handler here (unlike
+    # "ignore") is reset to the default in each child, where Python turns it into
+    # KeyboardInterrupt.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=["asyncio", "trio"])
