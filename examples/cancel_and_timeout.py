@@ -22,7 +22,7 @@ import chatsdk
 
 MODEL = os.environ.get("CHATSDK_MODEL", "gpt-4o-mini")
 QUESTION = "Tell me a long story about a lighthouse keeper, in at least three hundred words."
-MESSAGES: list[chatsdk.Message] = [{"role": "user", "content": QUESTION}]
+MESSAGES: list[chatsdk.MessageParam] = [{"role": "user", "content": QUESTION}]
 CANCEL_AFTER = 0.5  # seconds
 DEADLINE = 1.0  # seconds
 

@@ -44,7 +44,7 @@ def get_weather(city: str) -> dict[str, Any]:
 
 
 async def main() -> None:
-    messages: list[chatsdk.Message] = [
+    messages: list[chatsdk.MessageParam] = [
         {"role": "user", "content": "What is the weather like in Paris?"}
     ]
     async with chatsdk.AsyncChatClient() as client:
