@@ -126,7 +126,8 @@ class FloorAdapter(Adapter):
             "/chat/completions", json={"model": model, "messages": MESSAGES}
         )
         response.raise_for_status()
-        return json.loads(response.content)["choices"][0]["message"]["content"]
+        content: str = json.loads(response.content)["choices"][0]["message"]["content"]
+        return content
 
     def _body(self, model: str) -> dict[str, object]:
         return {"model": model, "messages": MESSAGES, "stream": True}
@@ -202,7 +203,8 @@ class _SdkAdapter(Adapter):
 
     async def buffered(self, model: str) -> str:
         reply = await self.client.chat.completions.create(model=model, messages=MESSAGES)
-        return reply.choices[0].message.content
+        content: str = reply.choices[0].message.content
+        return content
 
     async def stream_text(self, model: str) -> str:
         parts: list[str] = []

@@ -112,6 +112,7 @@ def test_reasoning_fields_accumulated() -> None:
 
 def test_usage_from_usage_only_chunk_with_empty_or_null_choices() -> None:
     usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+    choices: list[Any] | None
     for choices in ([], None):
         final = dict(chunk(), choices=choices, usage=usage)
         reply = fold(chunk("x"), chunk(finish_reason="stop"), final)

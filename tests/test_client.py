@@ -36,7 +36,8 @@ class Recorder:
 async def create(client: chatsdk.AsyncChatClient, **kwargs: Any) -> chatsdk.ChatCompletion:
     kwargs.setdefault("model", "m")
     kwargs.setdefault("messages", MESSAGES)
-    return await client.chat.completions.create(**kwargs)
+    reply: chatsdk.ChatCompletion = await client.chat.completions.create(**kwargs)
+    return reply
 
 
 # -- what is sent -----------------------------------------------------------------------------
@@ -234,11 +235,11 @@ async def test_buffered_reply_fields() -> None:
     assert reply.usage is not None
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (3, 2)
     assert reply.usage.total_tokens == 5
-    assert reply.x_groq.id == "g1"
+    assert reply.x_groq.id == "g1"  # type: ignore[attr-defined]
     assert reply.to_dict() == reply_body
     assert chatsdk.ChatCompletion(reply.to_dict()) == reply
     with pytest.raises(AttributeError, match="no field 'nope'"):
-        _ = reply.nope
+        _ = reply.nope  # type: ignore[attr-defined]
 
 
 async def test_to_dict_is_a_copy() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import httpcore
 import httpx
@@ -10,6 +10,9 @@ import pytest
 
 import chatsdk
 from chatsdk._pool import LinearPool, make_transport, pool_is_replaceable
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 A = httpcore.URL("http://a.test/").origin
 B = httpcore.URL("http://b.test/").origin
@@ -50,11 +53,22 @@ class Request:
         self.connection = connection
 
 
+class Limits(TypedDict, total=False):
+    max_connections: int
+    max_keepalive_connections: int
+
+
 class Pool(LinearPool):
-    def __init__(self, connections: list[Connection], requests: list[Request], **limits: int):
+    # Stand-ins, not httpcore connections and requests.
+    _connections: list[Any]
+    _requests: list[Any]
+
+    def __init__(
+        self, connections: list[Connection], requests: list[Request], **limits: Unpack[Limits]
+    ) -> None:
         super().__init__(**limits)
-        self._connections = connections  # type: ignore[assignment]
-        self._requests = requests  # type: ignore[assignment]
+        self._connections = connections
+        self._requests = requests
         self.created: list[Connection] = []
 
     def create_connection(self, origin: Any) -> Any:
@@ -197,6 +211,7 @@ async def test_many_concurrent_requests_over_the_pool() -> None:
 
     from chatsdk.testing import ECHO_PREFIX, serve
 
+    client: chatsdk.AsyncChatClient
     async with serve() as server, server.client(max_retries=0) as client:
         answers: list[str] = []
 

@@ -68,9 +68,10 @@ async def ask(client: chatsdk.AsyncChatClient, text: str, **options: Any) -> str
 async def open_stream(
     client: chatsdk.AsyncChatClient, text: str, **options: Any
 ) -> chatsdk.AsyncChatStream:
-    return await client.chat.completions.create(
+    stream: chatsdk.AsyncChatStream = await client.chat.completions.create(
         model=MODEL, messages=user(text), stream=True, **options
     )
+    return stream
 
 
 async def ask_streamed(client: chatsdk.AsyncChatClient, text: str, **options: Any) -> str:
@@ -127,7 +128,7 @@ class CountingBackend:
 def counting_http_client() -> tuple[httpx.AsyncClient, CountingBackend]:
     transport = httpx.AsyncHTTPTransport()
     backend = CountingBackend(transport._pool._network_backend)
-    transport._pool._network_backend = backend
+    transport._pool._network_backend = backend  # type: ignore[assignment]
     return httpx.AsyncClient(transport=transport), backend
 
 
@@ -694,6 +695,7 @@ async def test_the_key_is_never_in_repr_or_str_of_the_client() -> None:
 
 async def test_the_key_is_never_in_an_exception() -> None:
     errors: list[BaseException] = []
+    info: pytest.ExceptionInfo[chatsdk.APIError]
     wrong = KEY[:-1] + "X"
     async with serve(api_key=wrong) as server:
         async with server.client(retry=FAST, api_key=KEY, max_retries=0) as client:

@@ -65,7 +65,8 @@ def plan_attempt(rng: random.Random, streamed: bool, pieces: int) -> Plan:
     if roll < 0.50:
         return Plan("clean", None, "ok")
     if roll < 0.58:
-        hint = rng.choice([0, 0.01, 0.05, "0"])
+        hints: list[float | str] = [0, 0.01, 0.05, "0"]
+        hint = rng.choice(hints)
         return Plan("429", Faults(status=429, retry_after=hint), "retry", chatsdk.RateLimitError)
     if roll < 0.64:
         status = rng.choice([500, 502, 503, 504])

@@ -45,7 +45,7 @@ CASES: dict[str, dict[str, Any]] = {
     "reasoning": {"reasoning_effort": "low", "store": False, "metadata": {"k": "v"}},
 }
 
-MESSAGES = [
+MESSAGES: list[dict[str, Any]] = [
     {"role": "developer", "content": "Be brief."},
     {"role": "system", "content": "You are helpful."},
     {"role": "user", "content": "Hello!"},
@@ -68,7 +68,7 @@ async def test_request_body_matches_spec(
         return httpx.Response(200, json=completion())
 
     params = dict(CASES[case])
-    stream = params.pop("stream", False)
+    stream: bool = params.pop("stream", False)
     async with mock_client(handler) as client:
         result = await client.chat.completions.create(
             model="gpt-4o-mini", messages=MESSAGES, stream=stream, **params

@@ -43,7 +43,10 @@ def streaming(body: bytes | list[bytes], **kwargs: Any) -> chatsdk.AsyncChatClie
 
 
 async def open_stream(client: chatsdk.AsyncChatClient, **kwargs: Any) -> chatsdk.AsyncChatStream:
-    return await client.chat.completions.create(model="m", messages=MESSAGES, stream=True, **kwargs)
+    stream: chatsdk.AsyncChatStream = await client.chat.completions.create(
+        model="m", messages=MESSAGES, stream=True, **kwargs
+    )
+    return stream
 
 
 async def test_chunks_text_and_final() -> None:
@@ -113,7 +116,7 @@ async def test_text_reads_utf8_even_if_charset_says_otherwise() -> None:
     body = text_stream(["café", "東京"])
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return sse_response(body, **{"content-type": "text/event-stream; charset=latin-1"})
+        return sse_response(body, 200, **{"content-type": "text/event-stream; charset=latin-1"})
 
     async with mock_client(handler) as client:
         assert "".join([t async for t in (await open_stream(client)).text()]) == "café東京"
@@ -131,7 +134,7 @@ async def test_usage_chunk_with_empty_choices_and_extension_fields() -> None:
         stream = await open_stream(client)
         chunks = [c async for c in stream]
         assert chunks[0].choices[0].delta.reasoning_content == "hmm"
-        assert chunks[1].x_groq.id == "req_9"
+        assert chunks[1].x_groq.id == "req_9"  # type: ignore[attr-defined]
         assert chunks[1]["x_groq"] == {"id": "req_9"}
         assert chunks[-1].choices == []
         assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 3

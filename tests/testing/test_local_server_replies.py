@@ -191,7 +191,8 @@ async def test_sync_and_async_reply_functions(chat_body: Body) -> None:
 
     def shout(messages: list[Any]) -> str:
         seen.append(messages)
-        return messages[-1]["content"].upper()
+        content: str = messages[-1]["content"]
+        return content.upper()
 
     async def count(messages: list[Any]) -> str:
         return f"{len(messages)} messages"
