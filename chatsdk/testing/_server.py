@@ -10,9 +10,12 @@ import importlib
 import signal
 import threading
 from types import FrameType, TracebackType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio.to_thread
+
+if TYPE_CHECKING:
+    from chatsdk import AsyncChatClient
 
 from ._app import DEFAULT_MODELS, ChatApp, RecordedRequest
 from ._faults import FaultsSpec
@@ -104,10 +107,10 @@ class LocalServer:
         """Replace what the server answers from the next request on."""
         self._app.replies = ReplySource(replies)
 
-    def client(self, **kwargs: Any) -> Any:
+    def client(self, **kwargs: Any) -> AsyncChatClient:
         """A ``chatsdk.AsyncChatClient`` pointed at this server (keyword arguments pass through).
 
-        ::
+        Example::
 
             async with chatsdk.testing.serve() as server:
                 async with server.client(max_retries=0) as client:
@@ -116,7 +119,8 @@ class LocalServer:
         chatsdk = importlib.import_module("chatsdk")  # late: the core never imports this package
         kwargs.setdefault("api_key", self.api_key or "test")
         kwargs.setdefault("base_url", self.base_url)
-        return chatsdk.AsyncChatClient(**kwargs)
+        client: AsyncChatClient = chatsdk.AsyncChatClient(**kwargs)
+        return client
 
     # --- lifecycle ----------------------------------------------------------------------
 
