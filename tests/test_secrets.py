@@ -94,8 +94,9 @@ async def test_a_stream_error_never_shows_the_key() -> None:
     body = sse(
         chunk("", role="assistant"),
         chunk("Hel"),
-        sse({"error": {"message": f"key {KEY} or {OTHER} was revoked", "type": "auth"}}, done=False)
-        .decode(),
+        sse(
+            {"error": {"message": f"key {KEY} or {OTHER} was revoked", "type": "auth"}}, done=False
+        ).decode(),
         done=False,
     )
     async with raw_server(echoing("200", body, "text/event-stream")) as server:
