@@ -208,6 +208,9 @@ class AsyncChatClient:
     async def aclose(self) -> None:
         """Close the HTTP client if chatsdk created it; a client passed in is left open.
 
+        Called in another event loop than the one the client last ran in (a second
+        ``asyncio.run()``), it cannot close that loop's connections: it drops them instead.
+
         Example::
 
             client = chatsdk.AsyncChatClient()
@@ -216,8 +219,16 @@ class AsyncChatClient:
             finally:
                 await client.aclose()
         """
-        if self._owns_http:
-            await self._http.aclose()
+        if not self._owns_http:
+            return
+        ref = self._loop
+        if ref is not None and ref() is not _running_loop():
+            # The pool's connections belong to the event loop that opened them, usually closed
+            # by now: they cannot be closed from this one, and are left to be collected.
+            self._loop = None
+            self._http = self._make_http()
+            return
+        await self._http.aclose()
 
     async def __aenter__(self) -> AsyncChatClient:
         return self
