@@ -82,8 +82,9 @@ class AsyncChatClient:
     """An async client for a Chat Completions API.
 
     - ``api_key``: sent as ``Authorization: Bearer``; defaults to ``OPENAI_API_KEY``. Local servers
-      that need no key can be used without one.
-    - ``base_url``: defaults to ``OPENAI_BASE_URL``, then ``https://api.openai.com/v1``.
+      that need no key can be used without one; ``api.openai.com`` cannot.
+    - ``base_url``: defaults to ``OPENAI_BASE_URL``, then ``https://api.openai.com/v1``; no user
+      name or password in it (pass the key as ``api_key``).
     - ``timeout``: seconds (each of connect, write, pool wait and read, and the idle gap between
       stream events), an ``httpx.Timeout``, or ``None`` for no limit.
     - ``max_retries``: retries for connection errors, timeouts, 408, 409, 429 and 5xx; a
@@ -94,6 +95,10 @@ class AsyncChatClient:
     - ``deadline``: seconds for a whole call, retries and streams included; ``None`` (default)
       for none.
     - ``retry``: the :class:`RetryPolicy` (delays, which statuses); each request may pass its own.
+
+    Every setting is checked here, and a bad one raises ``TypeError`` or ``ValueError`` naming it
+    (never quoting a key). A client belongs to one event loop at a time; used from another (a
+    second ``asyncio.run()``), one that owns its pool opens a new one there.
 
     Example::
 
@@ -151,10 +156,11 @@ class AsyncChatClient:
             _merge_headers(headers, default_headers)
         self._headers = headers
         # What httpx's and httpcore's logs must not show, should a server echo it back.
-        self.secrets = tuple(
-            value for name, value in headers.items() if name.lower() in SECRET_HEADERS
-        ) + ((api_key,) if api_key else ())
-        protect(self)
+        protect(
+            self,
+            tuple(value for name, value in headers.items() if name.lower() in SECRET_HEADERS)
+            + ((api_key,) if api_key else ()),
+        )
         self._not_found_hint = _not_found_hint(url)
         self._urls: dict[str, httpx.URL] = {}
         self._owns_http = http_client is None

@@ -49,8 +49,8 @@ _FOREIGN_LOGGERS = (
 )
 
 _configured = False
-# Whatever holds secrets (a client) and is alive: its ``secrets`` are redacted from foreign logs.
-_holders: weakref.WeakSet[Any] = weakref.WeakSet()
+# The secrets of each live holder (a client), redacted from foreign logs while it lives.
+_holders: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
 _filter_installed = False
 
 
@@ -96,7 +96,7 @@ class _RedactingFilter(logging.Filter):
     """Takes the secrets of live clients out of a record; runs only for records being logged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = {secret for holder in list(_holders) for secret in holder.secrets if secret}
+        secrets = {secret for held in list(_holders.values()) for secret in held if secret}
         if secrets:
             message = record.getMessage()
             redacted = redact(message, secrets)
@@ -105,13 +105,13 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-def protect(holder: Any) -> None:
-    """Keep ``holder.secrets`` (strings) out of httpx's and httpcore's log records while
-    ``holder`` lives."""
+def protect(holder: Any, secrets: tuple[str, ...]) -> None:
+    """Keep ``secrets`` out of httpx's and httpcore's log records while ``holder`` lives."""
     global _filter_installed
     if not _filter_installed:
         _filter_installed = True
         redacting = _RedactingFilter()
         for name in _FOREIGN_LOGGERS:
             logging.getLogger(name).addFilter(redacting)
-    _holders.add(holder)
+    if secrets:
+        _holders[holder] = secrets
