@@ -147,9 +147,19 @@ def check_http_client(http_client: object) -> None:
 def check_json(value: Any, parameter: str) -> None:
     """``value`` can be sent as JSON as it is: every key a string (or a number, which JSON turns
     into a string, once), every value JSON's, at most :data:`MAX_JSON_DEPTH` deep, no cycle."""
-    pending: list[tuple[Any, str, int]] = [(value, parameter, 0)]
+    # Each place is (its parent's place, its key): the path is spelled out only for an error.
+    places: list[tuple[int, Any]] = [(-1, None)]
+    pending: list[tuple[Any, int, int]] = [(value, 0, 0)]
+
+    def where(place: int) -> str:
+        keys: list[str] = []
+        while place > 0:
+            place, key = places[place]
+            keys.append(f"[{key!r}]")
+        return parameter + "".join(reversed(keys))
+
     while pending:
-        item, where, depth = pending.pop()
+        item, place, depth = pending.pop()
         if depth > MAX_JSON_DEPTH:
             raise ValueError(
                 f"{parameter} nests deeper than {MAX_JSON_DEPTH} levels (does it contain "
@@ -159,22 +169,25 @@ def check_json(value: Any, parameter: str) -> None:
             seen: set[str] = set()
             for key, child in item.items():
                 if isinstance(key, bool) or not isinstance(key, (str, int)):
-                    raise TypeError(f"{where} has a key JSON cannot carry: {key!r}.")
+                    raise TypeError(f"{where(place)} has a key JSON cannot carry: {key!r}.")
                 text = str(key)
                 if text in seen:
                     raise ValueError(
-                        f"{where} has the key {text!r} twice once sent as JSON (as a number and "
-                        "as a string); keep one."
+                        f"{where(place)} has the key {text!r} twice once sent as JSON (as a "
+                        "number and as a string); keep one."
                     )
                 seen.add(text)
-                pending.append((child, f"{where}[{key!r}]", depth + 1))
+                places.append((place, key))
+                pending.append((child, len(places) - 1, depth + 1))
         elif isinstance(item, (list, tuple)):
-            pending.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
+            for index, child in enumerate(item):
+                places.append((place, index))
+                pending.append((child, len(places) - 1, depth + 1))
         elif isinstance(item, float):
             if item != item or item in (float("inf"), float("-inf")):
-                raise TypeError(f"{where} is {item!r}, which JSON cannot carry.")
+                raise TypeError(f"{where(place)} is {item!r}, which JSON cannot carry.")
         elif item is not None and not isinstance(item, (str, int)):
             raise TypeError(
-                f"{where} is a {type(item).__name__}, which cannot be sent as JSON; use a str, "
-                "number, bool, None, list or dict."
+                f"{where(place)} is a {type(item).__name__}, which cannot be sent as JSON; use a "
+                "str, number, bool, None, list or dict."
             )

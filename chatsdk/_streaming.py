@@ -50,6 +50,9 @@ class AsyncChatStream:
     arrived before. Until the first content arrives, a broken or rate-limited stream is retried
     like a failed request.
 
+    A stream has one reader: a second task reading it while another waits for data gets a
+    ``RuntimeError`` at once.
+
     Example::
 
         async with await client.chat.completions.create(..., stream=True) as stream:
@@ -132,7 +135,8 @@ class AsyncChatStream:
         """Read the rest of the stream and return the whole reply it adds up to.
 
         Every choice is kept by index; tool-call pieces are merged; usage comes from the usage
-        chunk when the server sent one. The stream is closed afterwards.
+        chunk when the server sent one. The stream is closed afterwards. After an early
+        ``aclose()`` there is no whole reply: :class:`StreamError` (``incomplete_stream``).
 
         Example::
 
