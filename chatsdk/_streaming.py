@@ -193,7 +193,10 @@ class AsyncChatStream:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<AsyncChatStream {state} request_id={self.request_id!r}>"
+        request_id = self.request_id
+        if request_id:
+            request_id = self._call.redact(request_id)  # a server may echo anything in it
+        return f"<AsyncChatStream {state} request_id={request_id!r}>"
 
     # -- the loop ------------------------------------------------------------------------------
 

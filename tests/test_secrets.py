@@ -104,8 +104,10 @@ async def test_a_stream_error_never_shows_the_key() -> None:
             stream = await c.chat.completions.create(
                 model="m", messages=MESSAGES, stream=True, extra_headers={"Api-Key": OTHER}
             )
+            assert_no_secret(repr(stream))
             with pytest.raises(chatsdk.StreamError) as info:
                 await stream.final()
+            assert_no_secret(repr(stream))
     assert info.value.partial_text == "Hel"
     assert info.value.args == (info.value.message,)
     assert_no_secret(*texts(info.value))
