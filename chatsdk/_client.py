@@ -281,6 +281,14 @@ class AsyncChatClient:
         if self._base_query:
             params = [*self._base_query, *httpx.QueryParams(params).multi_items()]
         http = self._http_here()
+        if http.is_closed:
+            raise APIConnectionError(
+                "This client is closed (by aclose() or the end of its 'async with' block); make "
+                "a new AsyncChatClient, or keep this one open while it is used."
+                if self._owns_http
+                else "The http_client given to this client is closed; keep it open while the "
+                "client is used, or leave http_client out."
+            )
         request = http.build_request(
             method,
             url,

@@ -319,3 +319,25 @@ async def test_a_local_server_that_needs_no_key_works_without_one() -> None:
             answer = await client.chat.completions.create(model="m", messages=MESSAGES)
     assert answer.choices[0].message.content == "local"
     assert b"authorization" not in server.requests[0].lower()
+
+
+# -- a closed client ---------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("owned", [True, False], ids=["owned", "given"])
+async def test_a_closed_client_says_so_with_a_typed_error(owned: bool) -> None:
+    recorder = Recorder()
+    http = httpx.AsyncClient(transport=httpx.MockTransport(recorder))
+    if owned:
+        client = chatsdk.AsyncChatClient(api_key=KEY, base_url="http://api.test/v1")
+        await client.aclose()
+    else:
+        client = chatsdk.AsyncChatClient(
+            api_key=KEY, base_url="http://api.test/v1", http_client=http
+        )
+    await http.aclose()
+    for stream in (False, True):
+        with pytest.raises(chatsdk.APIConnectionError, match="is closed"):
+            await client.chat.completions.create(model="m", messages=MESSAGES, stream=stream)
+    assert recorder.requests == []
