@@ -219,7 +219,7 @@ class Call:
             error.request_id = redact(error.request_id, secrets)
         body = getattr(error, "body", None)
         if body is not None:
-            error.body = _redact_body(body, secrets)  # type: ignore[attr-defined]
+            error.body = self._redacted_body(body, secrets)  # type: ignore[attr-defined]
         cause = error.__cause__ or error.__context__
         if cause is None:
             handling = sys.exc_info()[1]  # what ``raise ... from`` is about to chain
@@ -250,6 +250,24 @@ class Call:
             secrets.append(password)
         # Longest first, so that a key inside a header's value is not half-replaced.
         return sorted(set(secrets), key=len, reverse=True)
+
+    @staticmethod
+    def _redacted_body(body: object, secrets: list[str]) -> object:
+        """An error's body (text, or JSON decoded) without ``secrets``: the same object if none is
+        in it."""
+        if isinstance(body, str):
+            return redact(body, secrets)
+        try:
+            text = _json.dumps(body)
+        except (TypeError, ValueError, RecursionError):
+            return body
+        redacted = redact(text, secrets)
+        if redacted is text:
+            return body
+        try:
+            return _json.loads(redacted)
+        except ValueError:
+            return redacted
 
     def redact(self, text: str) -> str:
         """``text`` without the call's secrets in it (some servers quote the key they refused)."""
@@ -336,24 +354,6 @@ class Call:
         self.seal(error)
         logger.debug("reply %d: %s", response.status_code, error.message)
         return error
-
-
-def _redact_body(body: object, secrets: list[str]) -> object:
-    """An error's body (text, or JSON decoded) without ``secrets``: the same object if none is
-    in it."""
-    if isinstance(body, str):
-        return redact(body, secrets)
-    try:
-        text = _json.dumps(body)
-    except (TypeError, ValueError, RecursionError):
-        return body
-    redacted = redact(text, secrets)
-    if redacted is text:
-        return body
-    try:
-        return _json.loads(redacted)
-    except ValueError:
-        return redacted
 
 
 async def _read_capped(response: httpx.Response, limit: int, *, keep_head: bool = False) -> bytes:
