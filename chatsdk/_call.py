@@ -342,8 +342,8 @@ class Call:
         if (
             response.status_code == 404
             and self.not_found_hint
-            and error.code != "model_not_found"
-            and error.param != "model"
+            and error.code is None  # a coded 404 (model_not_found, ...) is about something else
+            and error.param is None
         ):
             error.message += f" ({self.not_found_hint})"
         if isinstance(error, AuthenticationError) and not self.api_key:

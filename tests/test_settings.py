@@ -177,8 +177,27 @@ async def test_a_404_from_a_misplaced_base_url_says_what_to_change(base: str, wo
 
 
 @pytest.mark.anyio
-async def test_a_404_for_a_missing_model_gets_no_base_url_hint() -> None:
-    body = {"error": {"message": "The model 'x' does not exist", "code": "model_not_found"}}
+async def test_openais_404_for_an_endpoint_as_base_url_gets_the_hint() -> None:
+    body = {
+        "error": {
+            "message": "Invalid URL (POST /v1/chat/completions/chat/completions)",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    recorder = Recorder(httpx.Response(404, json=body))
+    async with mocked(recorder, base_url="https://api.test/v1/chat/completions/") as client:
+        with pytest.raises(chatsdk.NotFoundError) as info:
+            await client.chat.completions.create(model="m", messages=MESSAGES)
+    assert info.value.message.startswith("Invalid URL")
+    assert "set it to the API's base, 'https://api.test/v1'" in info.value.message
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("code", ["model_not_found", "DeploymentNotFound"])
+async def test_a_404_with_an_error_code_gets_no_base_url_hint(code: str) -> None:
+    body = {"error": {"message": "The model 'x' does not exist", "code": code}}
     recorder = Recorder(httpx.Response(404, json=body))
     async with mocked(recorder, base_url="http://api.test") as client:
         with pytest.raises(chatsdk.NotFoundError) as info:
