@@ -98,7 +98,10 @@ class _RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         secrets = {secret for held in list(_holders.values()) for secret in held if secret}
         if secrets:
-            message = record.getMessage()
+            try:
+                message = record.getMessage()
+            except Exception:  # a bad record: left for the handler to report, as logging does
+                return True
             redacted = redact(message, secrets)
             if redacted is not message:
                 record.msg, record.args = redacted, None
