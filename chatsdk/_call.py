@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from contextlib import contextmanager
 import anyio
 import httpx
 
+from . import _json
 from ._events import make_status_error
 from ._exceptions import (
     APIConnectionError,
@@ -34,7 +36,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
 )
-from ._logging import logger, redact_headers
+from ._logging import SECRET_HEADERS, logger, redact, redact_headers
 from ._retry import RetryPolicy
 
 __all__ = ["MAX_ERROR_BODY_BYTES", "MAX_REPLY_BYTES", "Call", "translate_transport_error"]
@@ -46,6 +48,12 @@ MAX_REPLY_BYTES = 64 * 1024 * 1024
 # is not needed to say what went wrong.
 MAX_ERROR_BODY_BYTES = 1024 * 1024
 _DEBUG = 10  # logging.DEBUG, without importing logging on the hot path
+# Failures of the request itself, found before anything reached the server: sending it again
+# would fail the same way.
+_LOCAL_ERRORS = (httpx.LocalProtocolError, httpx.UnsupportedProtocol)
+# How many links of an error's chain of causes are cleaned of secrets: httpx's exception, the
+# httpcore one under it and the h11 one under that, with room to spare.
+_MAX_CAUSES = 8
 
 
 def translate_transport_error(exc: Exception) -> APIConnectionError:
@@ -86,6 +94,7 @@ class Call:
         "clock",
         "deadline",
         "deadline_at",
+        "not_found_hint",
         "policy",
         "request",
     )
@@ -98,6 +107,7 @@ class Call:
         policy: RetryPolicy,
         deadline: float | None,
         api_key: str | None,
+        not_found_hint: str = "",
     ) -> None:
         self._http = http
         self.request = request
@@ -106,6 +116,7 @@ class Call:
         self.clock = loop_clock()
         self.deadline_at = None if deadline is None else self.clock() + deadline
         self.api_key = api_key
+        self.not_found_hint = not_found_hint
         self.attempts = 0
 
     @property
@@ -151,6 +162,12 @@ class Call:
                     response = await self._http.send(
                         self.request, stream=True, follow_redirects=False
                     )
+            except _LOCAL_ERRORS as exc:
+                raise self.seal(
+                    APIConnectionError(
+                        f"The request could not be sent as HTTP and was not retried: {exc}"
+                    )
+                ) from exc
             except httpx.HTTPError as exc:
                 error = translate_transport_error(exc)
                 if await self.retry(error):
@@ -188,17 +205,73 @@ class Call:
         return True
 
     def seal(self, error: APIError) -> APIError:
-        """Make ``error`` ready to leave the call: attempts recorded, the API key taken out."""
+        """Make ``error`` ready to leave the call: attempts recorded, secrets taken out.
+
+        The API key, credential headers' values and a URL's password are taken out of the
+        message (``args`` stays ``(message,)``), the request id, a text body, and the chain of
+        exceptions behind it (an HTTP library's error may quote a header it refused).
+        """
         error.attempts = max(error.attempts, self.attempts)
-        error.message = self.redact(error.message)
+        secrets = self.secrets()
+        error.message = redact(error.message, secrets)
         error.args = (error.message,)
+        if error.request_id:
+            error.request_id = redact(error.request_id, secrets)
+        body = getattr(error, "body", None)
+        if body is not None:
+            error.body = self._redacted_body(body, secrets)  # type: ignore[attr-defined]
+        cause = error.__cause__ or error.__context__
+        if cause is None:
+            handling = sys.exc_info()[1]  # what ``raise ... from`` is about to chain
+            cause = None if handling is error else handling
+        for _ in range(_MAX_CAUSES):
+            if cause is None or cause is error:
+                break
+            cause.args = tuple(
+                redact(arg, secrets) if isinstance(arg, str) else arg for arg in cause.args
+            )
+            if isinstance(cause, APIError):
+                cause.message = redact(cause.message, secrets)
+            cause = cause.__cause__ or cause.__context__
         return error
 
+    def secrets(self) -> list[str]:
+        """What must not leave the call: the API key, credential headers' values (and their
+        token after ``Bearer``), the URL's password."""
+        secrets = [self.api_key] if self.api_key else []
+        for name, value in self.request.headers.items():
+            if name.lower() in SECRET_HEADERS and value:
+                secrets.append(value)
+                token = value.partition(" ")[2].strip()
+                if token:
+                    secrets.append(token)
+        password = self.request.url.password
+        if password:
+            secrets.append(password)
+        # Longest first, so that a key inside a header's value is not half-replaced.
+        return sorted(set(secrets), key=len, reverse=True)
+
+    @staticmethod
+    def _redacted_body(body: object, secrets: list[str]) -> object:
+        """An error's body (text, or JSON decoded) without ``secrets``: the same object if none is
+        in it."""
+        if isinstance(body, str):
+            return redact(body, secrets)
+        try:
+            text = _json.dumps(body)
+        except (TypeError, ValueError, RecursionError):
+            return body
+        redacted = redact(text, secrets)
+        if redacted is text:
+            return body
+        try:
+            return _json.loads(redacted)
+        except ValueError:
+            return redacted
+
     def redact(self, text: str) -> str:
-        """``text`` without the API key in it (some servers quote the key they refused)."""
-        if self.api_key and self.api_key in text:
-            return text.replace(self.api_key, "<redacted>")
-        return text
+        """``text`` without the call's secrets in it (some servers quote the key they refused)."""
+        return redact(text, self.secrets())
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -266,6 +339,13 @@ class Call:
                 f"The server redirected to {location!r}; redirects are not followed, so that the "
                 "API key is not sent elsewhere. Set base_url to the final address."
             )
+        if (
+            response.status_code == 404
+            and self.not_found_hint
+            and error.code is None  # a coded 404 (model_not_found, ...) is about something else
+            and error.param is None
+        ):
+            error.message += f" ({self.not_found_hint})"
         if isinstance(error, AuthenticationError) and not self.api_key:
             error.message += (
                 " (No API key was set: pass api_key= or set the OPENAI_API_KEY environment "

@@ -17,7 +17,11 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import sys
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +30,18 @@ import httpx
 from . import _json
 from ._call import Call
 from ._completions import Chat
-from ._logging import configure_from_env
-from ._options import NOT_GIVEN, TimeoutTypes, as_timeout, check_deadline, retry_policy
+from ._exceptions import APIConnectionError
+from ._logging import SECRET_HEADERS, configure_from_env, protect
+from ._options import (
+    NOT_GIVEN,
+    TimeoutTypes,
+    as_timeout,
+    check_api_key,
+    check_deadline,
+    check_headers,
+    check_http_client,
+    retry_policy,
+)
 from ._retry import RetryPolicy
 from ._version import __version__
 
@@ -37,6 +51,12 @@ if TYPE_CHECKING:
 __all__ = ["AsyncChatClient"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# The host that always needs a key: without one, a client for it is refused at construction
+# rather than sending requests that can only be refused (or, offline, retried in vain).
+OPENAI_HOST = "api.openai.com"
+# A path segment naming an API version (v1, v1beta, v2): a base_url without one is often the
+# reason for a 404.
+_VERSION_SEGMENT = re.compile(r"/v\d+[a-z0-9]*(/|$)")
 # Ten minutes: long enough for a slow model's whole answer, short enough that a dead server is
 # noticed. It bounds connecting, each read, and the idle gap between stream events.
 DEFAULT_TIMEOUT = 600.0
@@ -62,8 +82,9 @@ class AsyncChatClient:
     """An async client for a Chat Completions API.
 
     - ``api_key``: sent as ``Authorization: Bearer``; defaults to ``OPENAI_API_KEY``. Local servers
-      that need no key can be used without one.
-    - ``base_url``: defaults to ``OPENAI_BASE_URL``, then ``https://api.openai.com/v1``.
+      that need no key can be used without one; ``api.openai.com`` cannot.
+    - ``base_url``: defaults to ``OPENAI_BASE_URL``, then ``https://api.openai.com/v1``; no user
+      name or password in it (pass the key as ``api_key``).
     - ``timeout``: seconds (each of connect, write, pool wait and read, and the idle gap between
       stream events), an ``httpx.Timeout``, or ``None`` for no limit.
     - ``max_retries``: retries for connection errors, timeouts, 408, 409, 429 and 5xx; a
@@ -74,6 +95,10 @@ class AsyncChatClient:
     - ``deadline``: seconds for a whole call, retries and streams included; ``None`` (default)
       for none.
     - ``retry``: the :class:`RetryPolicy` (delays, which statuses); each request may pass its own.
+
+    Every setting is checked here, and a bad one raises ``TypeError`` or ``ValueError`` naming it
+    (never quoting a key). A client belongs to one event loop at a time; used from another (a
+    second ``asyncio.run()``), one that owns its pool opens a new one there.
 
     Example::
 
@@ -96,17 +121,20 @@ class AsyncChatClient:
         retry: RetryPolicy = _DEFAULT_RETRY,
     ) -> None:
         configure_from_env()
+        check_http_client(http_client)
         if api_key is None:
             api_key = os.environ.get("OPENAI_API_KEY") or None
-        if api_key is not None and not isinstance(api_key, str):
-            raise TypeError(f"api_key must be a string, not {type(api_key).__name__}.")
+        check_api_key(api_key)
         if base_url is None:
             base_url = os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        url = httpx.URL(str(base_url))
-        if url.scheme not in ("http", "https") or not url.host:
+        url = _parse_base_url(base_url)
+        if default_headers is not None:
+            check_headers(default_headers, "default_headers")
+        if not api_key and url.host == OPENAI_HOST and not _has_credentials(default_headers):
             raise ValueError(
-                f"base_url must be an http(s) URL such as 'https://api.openai.com/v1', not "
-                f"{str(base_url)!r}."
+                f"No API key for {OPENAI_HOST}: pass api_key= or set the OPENAI_API_KEY "
+                "environment variable (a local server that needs no key is used with its own "
+                "base_url)."
             )
         # A query in base_url (``?api-version=...``) is sent with every request, after the path.
         self._base_query = tuple(url.params.multi_items())
@@ -127,16 +155,48 @@ class AsyncChatClient:
         if default_headers:
             _merge_headers(headers, default_headers)
         self._headers = headers
+        # What httpx's and httpcore's logs must not show, should a server echo it back.
+        protect(
+            self,
+            tuple(value for name, value in headers.items() if name.lower() in SECRET_HEADERS)
+            + ((api_key,) if api_key else ()),
+        )
+        self._not_found_hint = _not_found_hint(url)
         self._urls: dict[str, httpx.URL] = {}
         self._owns_http = http_client is None
-        if http_client is None:
-            # Imported here: httpcore (and, through it, trio where installed) loads only when
-            # a client makes its own transport, as httpx itself defers it.
-            from ._pool import make_client
-
-            http_client = make_client(limits=DEFAULT_LIMITS, timeout=self.timeout)
-        self._http = http_client
+        # The event loop the HTTP client's connections belong to, once it has been used.
+        self._loop: weakref.ref[Any] | None = None
+        self._http = http_client if http_client is not None else self._make_http()
         self.chat = Chat(self._start)
+
+    def _make_http(self) -> httpx.AsyncClient:
+        # Imported here: httpcore (and, through it, trio where installed) loads only when a
+        # client makes its own transport, as httpx itself defers it.
+        from ._pool import make_client
+
+        return make_client(limits=DEFAULT_LIMITS, timeout=self.timeout)
+
+    def _http_here(self) -> httpx.AsyncClient:
+        """The HTTP client for the running event loop: a pool's connections belong to the loop
+        that opened them, so an owned pool is replaced when the client moves to another loop."""
+        loop = _running_loop()
+        ref = self._loop
+        if ref is not None and ref() is loop:
+            return self._http
+        if ref is not None and loop is not None:
+            if not self._owns_http:
+                raise APIConnectionError(
+                    "This client was used in another event loop before, and the http_client "
+                    "passed to it keeps connections of that loop. Make the httpx.AsyncClient and "
+                    "the chatsdk client inside the function the event loop runs (such as the "
+                    "main() given to asyncio.run()), or leave http_client out: a client that "
+                    "makes its own opens a new pool in each event loop."
+                )
+            # The old pool's connections belong to the other loop (usually closed by now, as
+            # after asyncio.run()); they cannot be closed from here and are left to it.
+            self._http = self._make_http()
+        self._loop = None if loop is None else weakref.ref(loop)
+        return self._http
 
     @property
     def api_key(self) -> str | None:
@@ -154,6 +214,9 @@ class AsyncChatClient:
     async def aclose(self) -> None:
         """Close the HTTP client if chatsdk created it; a client passed in is left open.
 
+        Called in another event loop than the one the client last ran in (a second
+        ``asyncio.run()``), it cannot close that loop's connections: it drops them instead.
+
         Example::
 
             client = chatsdk.AsyncChatClient()
@@ -162,8 +225,16 @@ class AsyncChatClient:
             finally:
                 await client.aclose()
         """
-        if self._owns_http:
-            await self._http.aclose()
+        if not self._owns_http:
+            return
+        ref = self._loop
+        if ref is not None and ref() is not _running_loop():
+            # The pool's connections belong to the event loop that opened them, usually closed
+            # by now: they cannot be closed from this one, and are left to be collected.
+            self._loop = None
+            self._http = self._make_http()
+            return
+        await self._http.aclose()
 
     async def __aenter__(self) -> AsyncChatClient:
         return self
@@ -189,10 +260,12 @@ class AsyncChatClient:
         if body is not None:
             try:
                 content = _json.dumps(body).encode()
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"The request body cannot be sent as JSON: {exc}") from exc
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise _unsendable(body, exc) from exc
         headers = self._headers
         extra_headers = options.get("extra_headers")
+        if extra_headers is not None:
+            check_headers(extra_headers, "extra_headers")
         if stream or extra_headers:
             headers = dict(headers)
             if stream:
@@ -207,7 +280,16 @@ class AsyncChatClient:
         params: Any = options.get("extra_query")
         if self._base_query:
             params = [*self._base_query, *httpx.QueryParams(params).multi_items()]
-        request = self._http.build_request(
+        http = self._http_here()
+        if http.is_closed:
+            raise APIConnectionError(
+                "This client is closed (by aclose() or the end of its 'async with' block); make "
+                "a new AsyncChatClient, or keep this one open while it is used."
+                if self._owns_http
+                else "The http_client given to this client is closed; keep it open while the "
+                "client is used, or leave http_client out."
+            )
+        request = http.build_request(
             method,
             url,
             content=content,
@@ -221,4 +303,85 @@ class AsyncChatClient:
                 options.get("retry", policy), options.get("max_retries", NOT_GIVEN)
             )
         deadline = check_deadline(options["deadline"]) if "deadline" in options else self.deadline
-        return Call(self._http, request, policy=policy, deadline=deadline, api_key=self._api_key)
+        return Call(
+            http,
+            request,
+            policy=policy,
+            deadline=deadline,
+            api_key=self._api_key,
+            not_found_hint=self._not_found_hint,
+        )
+
+
+def _running_loop() -> object:
+    """The running event loop (asyncio's loop, trio's run token); ``None`` if neither is known."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            return trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass
+    return None
+
+
+def _parse_base_url(base_url: object) -> httpx.URL:
+    """``base_url`` as an http(s) URL without credentials in it, or a ``ValueError``."""
+    try:
+        url = httpx.URL(str(base_url))
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"base_url is not a valid URL: {exc}") from exc
+    if url.userinfo:
+        raise ValueError(
+            "base_url must not carry a user name or password ('https://user:pass@host/...'): "
+            "httpx would send them as Basic auth in place of the API key. Pass the key as "
+            "api_key= and take them out of the URL (it is not shown here: it holds a secret)."
+        )
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(
+            f"base_url must be an http(s) URL such as 'https://api.openai.com/v1', not "
+            f"{str(base_url)!r}."
+        )
+    return url
+
+
+def _has_credentials(headers: Mapping[str, str | None] | None) -> bool:
+    if not headers:
+        return False
+    return any(name.lower() in SECRET_HEADERS and value for name, value in headers.items())
+
+
+def _not_found_hint(url: httpx.URL) -> str:
+    """What to change in ``base_url`` when the server answers 404, if it looks like the reason."""
+    path = url.path.rstrip("/")
+    base = str(url.copy_with(query=None, fragment=None)).rstrip("/")
+    if path.endswith("/chat/completions"):
+        return (
+            f"base_url is the endpoint's address; set it to the API's base, "
+            f"{base[: -len('/chat/completions')]!r}: chatsdk adds '/chat/completions' itself"
+        )
+    if not _VERSION_SEGMENT.search(path + "/"):
+        return (
+            f"base_url has no version in its path; if the server serves the API under /v1, "
+            f"set base_url to {base + '/v1'!r}"
+        )
+    return ""
+
+
+def _unsendable(body: Mapping[str, Any], exc: BaseException) -> Exception:
+    """The error for a body JSON cannot carry, naming the field at fault."""
+    culprit = "the request body"
+    for name, value in body.items():
+        try:
+            _json.dumps(value)
+        except (TypeError, ValueError, RecursionError):
+            culprit = name
+            break
+    if isinstance(exc, RecursionError):
+        return ValueError(
+            f"{culprit} is nested too deeply to be sent as JSON (does it contain itself?)."
+        )
+    return TypeError(f"{culprit} cannot be sent as JSON: {exc}")

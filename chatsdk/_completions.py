@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from ._call import Call
 from ._events import decode_completion, make_status_error
 from ._models import ChatCompletion
+from ._options import check_json
 from ._params import CreateParams, MessageParam, build_body, split_options
 from ._streaming import AsyncChatStream
 
@@ -109,7 +110,10 @@ class Completions:
             )
         """
         body_params, options = split_options(params)
-        body = build_body(model, messages, stream, body_params, options.get("extra_body"))
+        extra_body = options.get("extra_body")
+        if extra_body:
+            check_json(extra_body, "extra_body")
+        body = build_body(model, messages, stream, body_params, extra_body)
         call = self._start("POST", "/chat/completions", body, options, stream)
         if stream:
             return AsyncChatStream(call, await call.send())

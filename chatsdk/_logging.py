@@ -1,5 +1,10 @@
 """The ``chatsdk`` logger, switched on by ``CHATSDK_LOG=debug`` (or ``info``); secrets redacted.
 
+Secrets are kept out of logs in two ways: chatsdk's own lines never print a credential header's
+value (:func:`redact_headers`), and the loggers of httpx and httpcore, which print a reply's
+status line and (at DEBUG) its headers as the server sent them, get a filter that takes out the
+secrets of every live client (:func:`protect`), in case a server echoes them back.
+
 Example::
 
     import logging
@@ -10,9 +15,20 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["SECRET_HEADERS", "configure_from_env", "logger", "redact_headers"]
+__all__ = [
+    "REDACTED",
+    "SECRET_HEADERS",
+    "configure_from_env",
+    "logger",
+    "protect",
+    "redact",
+    "redact_headers",
+    "secret_forms",
+]
 
 logger = logging.getLogger("chatsdk")
 
@@ -20,8 +36,22 @@ logger = logging.getLogger("chatsdk")
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "api-key", "x-api-key", "openai-api-key", "cookie"}
 )
+REDACTED = "<redacted>"
+# The loggers of the HTTP stack below chatsdk: httpx's request line, httpcore's trace (whose
+# DEBUG lines quote a reply's status line and headers, and the exceptions it met).
+_FOREIGN_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
 
 _configured = False
+# The secrets of each live holder (a client), redacted from foreign logs while it lives.
+_holders: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
+_filter_installed = False
 
 
 def configure_from_env() -> None:
@@ -41,6 +71,50 @@ def configure_from_env() -> None:
 
 def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     """The headers as a dict for a log line, credentials replaced by ``<redacted>``."""
-    return {
-        name: "<redacted>" if name.lower() in SECRET_HEADERS else value for name, value in headers
-    }
+    return {name: REDACTED if name.lower() in SECRET_HEADERS else value for name, value in headers}
+
+
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """``secret`` as text may quote it: as it is, and as ``repr()`` of it (str or bytes) escapes
+    it."""
+    escaped = repr(secret)[1:-1]
+    return (secret,) if escaped == secret else (secret, escaped)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` (and its escaped form) replaced by ``<redacted>``; the
+    same object when none is in it."""
+    for secret in secrets:
+        if secret:
+            for form in secret_forms(secret):
+                if form in text:
+                    text = text.replace(form, REDACTED)
+    return text
+
+
+class _RedactingFilter(logging.Filter):
+    """Takes the secrets of live clients out of a record; runs only for records being logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = {secret for held in list(_holders.values()) for secret in held if secret}
+        if secrets:
+            try:
+                message = record.getMessage()
+            except Exception:  # a bad record: left for the handler to report, as logging does
+                return True
+            redacted = redact(message, secrets)
+            if redacted is not message:
+                record.msg, record.args = redacted, None
+        return True
+
+
+def protect(holder: Any, secrets: tuple[str, ...]) -> None:
+    """Keep ``secrets`` out of httpx's and httpcore's log records while ``holder`` lives."""
+    global _filter_installed
+    if not _filter_installed:
+        _filter_installed = True
+        redacting = _RedactingFilter()
+        for name in _FOREIGN_LOGGERS:
+            logging.getLogger(name).addFilter(redacting)
+    if secrets:
+        _holders[holder] = secrets

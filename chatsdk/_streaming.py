@@ -50,6 +50,9 @@ class AsyncChatStream:
     arrived before. Until the first content arrives, a broken or rate-limited stream is retried
     like a failed request.
 
+    A stream has one reader: a second task reading it while another waits for data gets a
+    ``RuntimeError`` at once.
+
     Example::
 
         async with await client.chat.completions.create(..., stream=True) as stream:
@@ -59,13 +62,25 @@ class AsyncChatStream:
     """
 
     # Hundreds of streams may be open at once: slots keep each one small.
-    __slots__ = ("_accumulator", "_call", "_closed", "_done", "_events", "_finished", "_reader")
+    __slots__ = (
+        "_accumulator",
+        "_call",
+        "_closed",
+        "_complete",
+        "_done",
+        "_events",
+        "_finished",
+        "_reader",
+        "_reading",
+    )
 
     def __init__(self, call: Call, response: httpx.Response) -> None:
         self._call = call
         self._accumulator = ChunkAccumulator()
         self._closed = False
         self._finished = False
+        self._complete = False  # the server said the answer is whole
+        self._reading = False  # a task is waiting for the body inside _next_payload
         self._attach(response)
 
     def _attach(self, response: httpx.Response) -> None:
@@ -120,7 +135,8 @@ class AsyncChatStream:
         """Read the rest of the stream and return the whole reply it adds up to.
 
         Every choice is kept by index; tool-call pieces are merged; usage comes from the usage
-        chunk when the server sent one. The stream is closed afterwards.
+        chunk when the server sent one. The stream is closed afterwards. After an early
+        ``aclose()`` there is no whole reply: :class:`StreamError` (``incomplete_stream``).
 
         Example::
 
@@ -129,6 +145,16 @@ class AsyncChatStream:
         """
         while await self._next_payload() is not None:
             pass
+        if not self._complete:
+            raise self._call.seal(
+                StreamError(
+                    "The stream was closed before it ended, so final() has no whole answer; "
+                    "what arrived is in partial_text.",
+                    type="incomplete_stream",
+                    code="incomplete_stream",
+                    partial_text=self._accumulator.text(0),
+                )
+            )
         return ChatCompletion(self._accumulator.result())
 
     async def aclose(self) -> None:
@@ -167,12 +193,21 @@ class AsyncChatStream:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<AsyncChatStream {state} request_id={self.request_id!r}>"
+        request_id = self.request_id
+        if request_id:
+            request_id = self._call.redact(request_id)  # a server may echo anything in it
+        return f"<AsyncChatStream {state} request_id={request_id!r}>"
 
     # -- the loop ------------------------------------------------------------------------------
 
     async def _next_payload(self) -> dict[str, Any] | None:
         """The next decoded chunk, or ``None`` once the stream is complete (and closed)."""
+        if self._reading:
+            raise RuntimeError(
+                "Another task is already reading this stream; a stream has one reader. Read it "
+                "in one task and hand its chunks or text to the others (e.g. through a memory "
+                "channel or queue)."
+            )
         if self._finished:
             return None
         try:
@@ -184,16 +219,30 @@ class AsyncChatStream:
                         if payload is not None:
                             return payload
                     if self._done:
-                        await self._reader.drain()
+                        self._complete = True
+                        self._reading = True
+                        try:
+                            await self._reader.drain()
+                        finally:
+                            self._reading = False
                         await self.aclose()
                         return None
-                    read = await self._reader.read()
+                    self._reading = True
+                    try:
+                        read = await self._reader.read()
+                    finally:
+                        self._reading = False
                     if read is None:
                         read = self._reader.end()
                     read.reverse()
                     self._events = read
                 except APIError as exc:
-                    if not await self._retry(exc):
+                    self._reading = True
+                    try:
+                        retried = await self._retry(exc)
+                    finally:
+                        self._reading = False
+                    if not retried:
                         raise
         except APIError as exc:
             exc.partial_text = self._accumulator.text(0)
