@@ -66,7 +66,9 @@ class _ChoiceState:
         self.role: str | None = None
         self.content: list[str] | None = None
         self.texts: dict[str, list[str]] = {}
-        self.tool_calls: list[_ToolCallState] = []
+        # Keyed by the index each piece names, never by position: calls numbered 1, 3 and 50000
+        # are three calls, with nothing made up between them.
+        self.tool_calls: dict[int, _ToolCallState] = {}
         self.finish_reason: str | None = None
         self.logprobs: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
@@ -77,22 +79,23 @@ class _ChoiceState:
             if not isinstance(delta, dict):
                 continue
             index = delta.get("index")
-            if not isinstance(index, int) or index < 0:
+            if type(index) is not int or index < 0:
                 index = self._index_without_position(delta.get("id"))
-            while len(calls) <= index:
-                calls.append(_ToolCallState())
-            calls[index].add(delta)
+            call = calls.get(index)
+            if call is None:
+                call = calls[index] = _ToolCallState()
+            call.add(delta)
 
     def _index_without_position(self, call_id: Any) -> int:
         # A delta without an index continues the call it names by id, or else the latest call;
-        # a new id starts a new call.
+        # a new id starts a new call, numbered after the highest so far.
         calls = self.tool_calls
         if call_id:
-            for position, call in enumerate(calls):
+            for index, call in calls.items():
                 if call.fields.get("id") == call_id:
-                    return position
-            return len(calls)
-        return max(len(calls) - 1, 0)
+                    return index
+            return max(calls) + 1 if calls else 0
+        return next(reversed(calls)) if calls else 0
 
     def add_logprobs(self, logprobs: dict[str, Any]) -> None:
         if self.logprobs is None:
@@ -115,9 +118,8 @@ class _ChoiceState:
         message.setdefault("refusal", None)
         message.update(self.extra)
         if self.tool_calls:
-            message["tool_calls"] = [
-                call.result(position) for position, call in enumerate(self.tool_calls)
-            ]
+            calls = self.tool_calls
+            message["tool_calls"] = [calls[index].result(index) for index in sorted(calls)]
         return {
             "index": index,
             "message": message,

@@ -109,6 +109,7 @@ def test_no_import_cycle_in_the_package() -> None:
 PURE = [
     "chatsdk._sse",
     "chatsdk._events",
+    "chatsdk._shapes",
     "chatsdk._accumulate",
     "chatsdk._models",
     "chatsdk._view",

@@ -1,0 +1,202 @@
+"""The shape of what a server sent, checked once where it is received. Pure, no I/O.
+
+A chunk or a whole reply is decoded JSON, and a broken or hostile server can put anything in it:
+``choices`` as a string, a ``delta`` that is a list, an ``index`` of ``"0"``, ``null`` or ``-1``.
+:func:`check_chunk` and :func:`check_completion` look at every field that chatsdk itself reads (the
+choices, their index, delta or message, content and the other texts, tool calls, finish reason,
+logprobs and usage) and raise :class:`ShapeError` naming the first one that is wrong, e.g.
+``choices[0].delta``, so that a bad reply fails here with a clear message instead of later as an
+``AttributeError`` in the middle of a loop. Fields nobody reads are passed on as they came.
+
+Two repairs are made in place, where the intent is plain: an index sent as a string of digits
+becomes the integer, and ``content`` sent as a list of parts (``[{"type": "text", "text": "Hi"}]``,
+as several servers do) becomes the text of those parts joined, a ``refusal`` part going to
+``refusal``; parts of other kinds (an image, say) carry no text and are left out of it.
+
+The checks cost little on an ordinary chunk: a handful of ``type(x) is ...`` tests, no allocation.
+
+Example::
+
+    check_chunk({"choices": [{"index": 0, "delta": {"content": "Hi"}}]})   # fine
+    check_chunk({"choices": [{"index": 0, "delta": "Hi"}]})
+    # ShapeError: choices[0].delta is a string where an object or null belongs
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _json
+
+__all__ = ["ShapeError", "check_chunk", "check_completion"]
+
+# Delta and message fields that hold text: a string or null, nothing else.
+_TEXT_FIELDS = ("reasoning_content", "reasoning", "refusal", "role")
+
+# An index sent as text is read only up to this many digits: no choice or tool call is numbered
+# past 10**18, and converting a longer string costs time for nothing.
+_MAX_INDEX_DIGITS = 18
+
+
+class ShapeError(ValueError):
+    """A field of a reply or chunk has the wrong type; ``field`` names it (``choices[0].delta``)."""
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        self.field = field
+        super().__init__(f"{field} is {_kind(value)} where {expected} belongs")
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "a boolean"
+    if type(value) is str:
+        return f"the string {_json.quote(value)}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if type(value) is list:
+        return "a list"
+    if type(value) is dict:
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def check_chunk(chunk: dict[str, Any]) -> None:
+    """Check a ``chat.completion.chunk``'s fields; :class:`ShapeError` names the first bad one."""
+    choices = chunk.get("choices")
+    if type(choices) is list:
+        position = 0
+        for choice in choices:
+            if type(choice) is not dict:
+                raise ShapeError(f"choices[{position}]", choice, "an object")
+            index = choice.get("index", 0)
+            if type(index) is not int or index < 0:
+                choice["index"] = _index(index, f"choices[{position}].index")
+            delta = choice.get("delta")
+            if type(delta) is dict:
+                if type(delta.get("content")) is not str or len(delta) != 1:
+                    _check_message(delta, f"choices[{position}].delta")
+            elif delta is not None:
+                raise ShapeError(f"choices[{position}].delta", delta, "an object or null")
+            if "usage" in choice or choice.get("logprobs") is not None:
+                _check_choice_extras(choice, f"choices[{position}]")
+            finish_reason = choice.get("finish_reason")
+            if finish_reason is not None and type(finish_reason) is not str:
+                raise ShapeError(
+                    f"choices[{position}].finish_reason", finish_reason, "a string or null"
+                )
+            position += 1
+    elif choices is not None:
+        raise ShapeError("choices", choices, "a list")
+    usage = chunk.get("usage")
+    if usage is not None and type(usage) is not dict:
+        raise ShapeError("usage", usage, "an object or null")
+
+
+def check_completion(reply: dict[str, Any]) -> None:
+    """Check a whole ``chat.completion``'s fields; :class:`ShapeError` names the first bad one."""
+    choices = reply.get("choices")
+    if type(choices) is not list:
+        raise ShapeError("choices", choices, "a list")
+    for position, choice in enumerate(choices):
+        path = f"choices[{position}]"
+        if type(choice) is not dict:
+            raise ShapeError(path, choice, "an object")
+        index = choice.get("index", 0)
+        if type(index) is not int or index < 0:
+            choice["index"] = _index(index, f"{path}.index")
+        message = choice.get("message")
+        if type(message) is dict:
+            _check_message(message, f"{path}.message")
+        elif message is not None:
+            raise ShapeError(f"{path}.message", message, "an object")
+        finish_reason = choice.get("finish_reason")
+        if finish_reason is not None and type(finish_reason) is not str:
+            raise ShapeError(f"{path}.finish_reason", finish_reason, "a string or null")
+        _check_choice_extras(choice, path)
+    usage = reply.get("usage")
+    if usage is not None and type(usage) is not dict:
+        raise ShapeError("usage", usage, "an object or null")
+
+
+def _check_choice_extras(choice: dict[str, Any], path: str) -> None:
+    for name in ("logprobs", "usage"):
+        value = choice.get(name)
+        if value is not None and type(value) is not dict:
+            raise ShapeError(f"{path}.{name}", value, "an object or null")
+
+
+def _index(value: object, field: str) -> int:
+    """An index that is not a plain integer >= 0: the integer a string of digits spells."""
+    if (
+        type(value) is str
+        and 0 < len(value) <= _MAX_INDEX_DIGITS
+        and value.isascii()
+        and value.isdigit()
+    ):
+        return int(value)
+    raise ShapeError(field, value, "an integer >= 0")
+
+
+def _check_message(message: dict[str, Any], path: str) -> None:
+    """A delta or a message: its texts, content and tool calls."""
+    content = message.get("content")
+    if content is not None and type(content) is not str:
+        if type(content) is not list:
+            raise ShapeError(f"{path}.content", content, "a string, null or a list of parts")
+        message["content"] = _join_parts(message, content, f"{path}.content")
+    for name in _TEXT_FIELDS:
+        value = message.get(name)
+        if value is not None and type(value) is not str:
+            raise ShapeError(f"{path}.{name}", value, "a string or null")
+    calls = message.get("tool_calls")
+    if calls is not None:
+        if type(calls) is not list:
+            raise ShapeError(f"{path}.tool_calls", calls, "a list or null")
+        for position, call in enumerate(calls):
+            _check_tool_call(call, f"{path}.tool_calls[{position}]")
+
+
+def _join_parts(message: dict[str, Any], parts: list[Any], path: str) -> str:
+    texts: list[str] = []
+    refusals: list[str] = []
+    for position, part in enumerate(parts):
+        if type(part) is not dict:
+            raise ShapeError(f"{path}[{position}]", part, "a content part object")
+        for name, pieces in (("text", texts), ("refusal", refusals)):
+            value = part.get(name)
+            if type(value) is str:
+                pieces.append(value)
+            elif value is not None:
+                raise ShapeError(f"{path}[{position}].{name}", value, "a string")
+    if refusals and message.get("refusal") is None:
+        message["refusal"] = "".join(refusals)
+    return "".join(texts)
+
+
+def _check_tool_call(call: object, path: str) -> None:
+    if type(call) is not dict:
+        raise ShapeError(path, call, "an object")
+    index = call.get("index")
+    if index is not None and (type(index) is not int or index < 0):
+        call["index"] = _index(index, f"{path}.index")
+    for name in ("id", "type"):
+        value = call.get(name)
+        if value is not None and type(value) is not str:
+            raise ShapeError(f"{path}.{name}", value, "a string or null")
+    function = call.get("function")
+    if function is None:
+        return
+    if type(function) is not dict:
+        raise ShapeError(f"{path}.function", function, "an object or null")
+    function_name = function.get("name")
+    if function_name is not None and type(function_name) is not str:
+        raise ShapeError(f"{path}.function.name", function_name, "a string or null")
+    arguments = function.get("arguments")
+    if arguments is not None and type(arguments) is not str:
+        if type(arguments) is not dict:
+            raise ShapeError(f"{path}.function.arguments", arguments, "a string or null")
+        # Some servers send the arguments as an object instead of its JSON text: the text is
+        # what the API promises and what a stream's pieces concatenate.
+        function["arguments"] = _json.dumps(arguments)
