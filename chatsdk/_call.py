@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import anyio
@@ -34,10 +34,17 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
 )
+from ._inflate import BodyDecoder, DecodingError, body_decoder
 from ._logging import logger, redact_headers
 from ._retry import RetryPolicy
 
-__all__ = ["MAX_ERROR_BODY_BYTES", "MAX_REPLY_BYTES", "Call", "translate_transport_error"]
+__all__ = [
+    "MAX_ERROR_BODY_BYTES",
+    "MAX_REPLY_BYTES",
+    "Call",
+    "body_pieces",
+    "translate_transport_error",
+]
 
 # A whole (not streamed) reply is read up to this size; past it the server is broken or hostile.
 # Large enough for n=128 long answers with logprobs.
@@ -222,6 +229,10 @@ class Call:
                         "memory."
                     )
                 ) from None
+            except DecodingError as exc:
+                raise self.seal(
+                    APIConnectionError(f"The reply's body could not be read: {exc}")
+                ) from None
             except BaseException:
                 await response.aclose()
                 raise
@@ -276,18 +287,44 @@ class Call:
         return error
 
 
+def body_pieces(response: httpx.Response) -> tuple[AsyncIterator[bytes], BodyDecoder | None]:
+    """The raw pieces of a reply's body, and the decoder that undoes its Content-Encoding in
+    bounded steps (``None`` for a plain body)."""
+    if response.is_stream_consumed:
+        # Built in memory and read already (as a test's transport hands it over): httpx has
+        # decoded it, and holds it whole.
+        return response.aiter_bytes(), None
+    return response.aiter_raw(), body_decoder(response.headers.get("content-encoding", ""))
+
+
 async def _read_capped(response: httpx.Response, limit: int, *, keep_head: bool = False) -> bytes:
-    """The body of ``response`` up to ``limit`` bytes: past it, ``_TooLarge`` or (with
-    ``keep_head``) the first ``limit`` bytes."""
+    """The body of ``response`` up to ``limit`` bytes, decoded: past it, ``_TooLarge`` or (with
+    ``keep_head``) the first ``limit`` bytes. A compressed body is inflated one bounded step at a
+    time, so no more than ``limit`` and one step is ever held."""
+    chunks, decoder = body_pieces(response)
     parts: list[bytes] = []
     size = 0
-    async for part in response.aiter_bytes():
-        size += len(part)
-        if size > limit:
-            await response.aclose()
-            if keep_head:
+    try:
+        async for raw in chunks:
+            if decoder is None:
+                steps: Iterable[bytes] = (raw,)
+            else:
+                decoder.push(raw)
+                steps = iter(decoder.pull, b"")
+            for part in steps:
+                size += len(part)
+                if size > limit:
+                    await response.aclose()
+                    if keep_head:
+                        parts.append(part[: len(part) - (size - limit)])
+                        return b"".join(parts)
+                    raise _TooLarge
                 parts.append(part)
-                return b"".join(parts)[:limit]
-            raise _TooLarge
-        parts.append(part)
+        if decoder is not None:
+            parts.append(decoder.finish())
+    except DecodingError:
+        await response.aclose()
+        if keep_head:
+            return b"".join(parts)[:limit]  # an error reply: what could be read says enough
+        raise
     return b"".join(parts)

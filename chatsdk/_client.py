@@ -26,6 +26,7 @@ import httpx
 from . import _json
 from ._call import Call
 from ._completions import Chat
+from ._inflate import ACCEPT_ENCODING
 from ._logging import configure_from_env
 from ._options import NOT_GIVEN, TimeoutTypes, as_timeout, check_deadline, retry_policy
 from ._retry import RetryPolicy
@@ -121,6 +122,8 @@ class AsyncChatClient:
             "User-Agent": f"chatsdk/{__version__}",
             "Content-Type": "application/json",
             "Accept": "application/json",
+            # Only what chatsdk can inflate in bounded steps (_inflate), whatever httpx can decode.
+            "Accept-Encoding": ACCEPT_ENCODING,
         }
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"

@@ -66,32 +66,36 @@ def check_chunk(chunk: dict[str, Any]) -> None:
     """Check a ``chat.completion.chunk``'s fields; :class:`ShapeError` names the first bad one."""
     choices = chunk.get("choices")
     if type(choices) is list:
-        position = 0
         for choice in choices:
+            # The ordinary chunk passes with a few type tests; the path to a field that fails is
+            # worked out only then.
             if type(choice) is not dict:
-                raise ShapeError(f"choices[{position}]", choice, "an object")
+                raise ShapeError(_path(choices, choice), choice, "an object")
             index = choice.get("index", 0)
             if type(index) is not int or index < 0:
-                choice["index"] = _index(index, f"choices[{position}].index")
+                choice["index"] = _index(index, _path(choices, choice, ".index"))
             delta = choice.get("delta")
             if type(delta) is dict:
                 if type(delta.get("content")) is not str or len(delta) != 1:
-                    _check_message(delta, f"choices[{position}].delta")
+                    _check_message(delta, _path(choices, choice, ".delta"))
             elif delta is not None:
-                raise ShapeError(f"choices[{position}].delta", delta, "an object or null")
-            if "usage" in choice or choice.get("logprobs") is not None:
-                _check_choice_extras(choice, f"choices[{position}]")
+                raise ShapeError(_path(choices, choice, ".delta"), delta, "an object or null")
             finish_reason = choice.get("finish_reason")
             if finish_reason is not None and type(finish_reason) is not str:
-                raise ShapeError(
-                    f"choices[{position}].finish_reason", finish_reason, "a string or null"
-                )
-            position += 1
+                field = _path(choices, choice, ".finish_reason")
+                raise ShapeError(field, finish_reason, "a string or null")
+            if choice.get("logprobs") is not None or "usage" in choice:
+                _check_choice_extras(choice, _path(choices, choice))
     elif choices is not None:
         raise ShapeError("choices", choices, "a list")
     usage = chunk.get("usage")
     if usage is not None and type(usage) is not dict:
         raise ShapeError("usage", usage, "an object or null")
+
+
+def _path(choices: list[Any], choice: object, rest: str = "") -> str:
+    position = next(i for i, item in enumerate(choices) if item is choice)
+    return f"choices[{position}]{rest}"
 
 
 def check_completion(reply: dict[str, Any]) -> None:

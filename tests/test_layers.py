@@ -110,6 +110,7 @@ PURE = [
     "chatsdk._sse",
     "chatsdk._events",
     "chatsdk._shapes",
+    "chatsdk._inflate",
     "chatsdk._accumulate",
     "chatsdk._models",
     "chatsdk._view",
