@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._shapes import check_stream_chunk
+
 __all__ = ["ChunkAccumulator"]
 
 # Fields of a chunk that describe the chunk itself, not the reply they build.
@@ -149,8 +151,19 @@ class ChunkAccumulator:
         self.has_output = False
 
     def add(self, chunk: dict[str, Any]) -> None:
-        """Fold one decoded ``chat.completion.chunk`` object in."""
+        """Fold one decoded ``chat.completion.chunk`` object in.
+
+        This is where a stream's chunk is checked (every chunk passes here before it is handed
+        on): a field of the wrong type raises :class:`StreamError` of type ``invalid_data`` naming
+        it. The ordinary chunk costs a few type tests of the fields read to fold it; any other is
+        checked in full by :func:`._shapes.check_chunk`, once.
+        """
+        choices = chunk.get("choices")
         usage = chunk.get("usage")
+        if (type(choices) is not list and choices is not None) or (
+            usage is not None and type(usage) is not dict
+        ):
+            check_stream_chunk(chunk)  # raises
         if usage:
             self._usage = usage
             self._add_fields(chunk)
@@ -160,16 +173,24 @@ class ChunkAccumulator:
             # in every chunk between.
             self._size = len(chunk)
             self._add_fields(chunk)
-        choices = chunk.get("choices")
         if not choices:
             return
+        checked = False
         for choice in choices:
+            if type(choice) is not dict:
+                check_stream_chunk(chunk)  # raises
             index = choice.get("index", 0)
+            if type(index) is not int or index < 0:
+                check_stream_chunk(chunk)  # reads a string of digits as the integer, or raises
+                checked = True
+                index = choice["index"]
             state = self._choices.get(index)
             if state is None:
                 state = self._choices[index] = _ChoiceState()
             delta = choice.get("delta")
             if delta:
+                if type(delta) is not dict:
+                    check_stream_chunk(chunk)  # raises
                 content = delta.get("content")
                 if content and len(delta) == 1 and type(content) is str:
                     # The common case, a piece of content and nothing else, takes no loop.
@@ -179,18 +200,32 @@ class ChunkAccumulator:
                         state.content.append(content)
                     self.has_output = True
                 else:
+                    if not checked:
+                        check_stream_chunk(chunk)
+                        checked = True
                     self._add_delta(state, delta)
+            elif delta is not None and type(delta) is not dict:
+                check_stream_chunk(chunk)  # raises
             finish_reason = choice.get("finish_reason")
             if finish_reason is not None:
+                if type(finish_reason) is not str:
+                    check_stream_chunk(chunk)  # raises
                 state.finish_reason = finish_reason
                 self._add_fields(chunk)
                 if finish_reason == "error":
                     self._errored = True
             logprobs = choice.get("logprobs")
-            if logprobs:
-                state.add_logprobs(logprobs)
-            if choice.get("usage"):
-                self._usage = choice["usage"]
+            if logprobs is not None:
+                if type(logprobs) is not dict:
+                    check_stream_chunk(chunk)  # raises
+                if logprobs:
+                    state.add_logprobs(logprobs)
+            choice_usage = choice.get("usage")
+            if choice_usage is not None:
+                if type(choice_usage) is not dict:
+                    check_stream_chunk(chunk)  # raises
+                if choice_usage:
+                    self._usage = choice_usage
 
     def _add_fields(self, chunk: dict[str, Any]) -> None:
         fields = self._fields

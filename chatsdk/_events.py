@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from . import _json
 from ._exceptions import APIStatusError, StreamError, status_error_class
-from ._shapes import ShapeError, check_chunk, check_completion
+from ._shapes import ShapeError, check_completion, chunk_error
 
 __all__ = [
     "DONE",
@@ -86,21 +86,8 @@ def decode_event(event: tuple[str, str]) -> Decoded:
         )
     if payload.get("error"):
         raise error_payload(payload)
-    try:
-        check_chunk(payload)
-    except ShapeError as exc:
-        raise _invalid_chunk(exc, payload) from None
+    # Its fields are checked where it is folded in (ChunkAccumulator.add), which reads them.
     return payload
-
-
-def _invalid_chunk(exc: ShapeError, payload: object) -> StreamError:
-    return StreamError(
-        f"The server sent a chunk that cannot be read: {exc}.",
-        type="invalid_data",
-        code="invalid_data",
-        param=exc.field,
-        body=payload,
-    )
 
 
 def _error_event(data: str) -> StreamError:
@@ -161,7 +148,7 @@ def body_as_events(raw: bytes, content_type: str) -> list[tuple[str, str]]:
     try:
         check_completion(payload)
     except ShapeError as exc:
-        raise _invalid_chunk(exc, payload) from None
+        raise chunk_error(exc, payload) from None
     # Each choice's message becomes the delta of one chunk.
     choices = [
         {

@@ -13,7 +13,10 @@ becomes the integer, and ``content`` sent as a list of parts (``[{"type": "text"
 as several servers do) becomes the text of those parts joined, a ``refusal`` part going to
 ``refusal``; parts of other kinds (an image, say) carry no text and are left out of it.
 
-The checks cost little on an ordinary chunk: a handful of ``type(x) is ...`` tests, no allocation.
+A stream's chunks are checked where each is folded into the reply
+(:meth:`~chatsdk._accumulate.ChunkAccumulator.add`, which every chunk passes before it is handed
+on): the ordinary chunk costs a few ``type(x) is ...`` tests of the fields the fold reads anyway,
+and anything else is checked here in full, once. A whole reply is checked when it is decoded.
 
 Example::
 
@@ -27,8 +30,9 @@ from __future__ import annotations
 from typing import Any
 
 from . import _json
+from ._exceptions import StreamError
 
-__all__ = ["ShapeError", "check_chunk", "check_completion"]
+__all__ = ["ShapeError", "check_chunk", "check_completion", "check_stream_chunk", "chunk_error"]
 
 # Delta and message fields that hold text: a string or null, nothing else.
 _TEXT_FIELDS = ("reasoning_content", "reasoning", "refusal", "role")
@@ -91,6 +95,25 @@ def check_chunk(chunk: dict[str, Any]) -> None:
     usage = chunk.get("usage")
     if usage is not None and type(usage) is not dict:
         raise ShapeError("usage", usage, "an object or null")
+
+
+def check_stream_chunk(chunk: dict[str, Any]) -> None:
+    """:func:`check_chunk`, a bad field raised as the :class:`StreamError` a stream raises."""
+    try:
+        check_chunk(chunk)
+    except ShapeError as exc:
+        raise chunk_error(exc, chunk) from None
+
+
+def chunk_error(exc: ShapeError, chunk: object) -> StreamError:
+    """The ``StreamError`` of type and code ``invalid_data`` for a chunk with a bad field."""
+    return StreamError(
+        f"The server sent a chunk that cannot be read: {exc}.",
+        type="invalid_data",
+        code="invalid_data",
+        param=exc.field,
+        body=chunk,
+    )
 
 
 def _path(choices: list[Any], choice: object, rest: str = "") -> str:
