@@ -7,7 +7,9 @@ into the decoded chunk (a ``dict``), :data:`DONE`, :data:`SKIP` (nothing to hand
 :class:`StreamError` for an error the server reported, in any of the dialects servers use, or for
 data that is not a JSON object. :func:`body_as_events` reads a reply to a stream request that came
 back as one JSON document instead of a stream, and :func:`decode_completion` the body of a whole
-(buffered) reply.
+(buffered) reply; both check its fields' types (:mod:`._shapes`). A chunk's fields are checked
+where it is folded into the reply (:class:`~chatsdk._accumulate.ChunkAccumulator`), which reads
+them anyway.
 
 Example::
 
