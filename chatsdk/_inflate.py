@@ -43,7 +43,7 @@ class DecodingError(ValueError):
 class BodyDecoder:
     """Decoded pieces of one compressed body, each at most :data:`STEP_BYTES`."""
 
-    __slots__ = ("_encoding", "_first", "_full", "_input", "_zlib")
+    __slots__ = ("_encoding", "_full", "_head", "_input", "_maybe_raw", "_raw", "_zlib")
 
     def __init__(self, content_encoding: str) -> None:
         self._encoding = content_encoding
@@ -54,7 +54,11 @@ class BodyDecoder:
             self._zlib = zlib.decompressobj(_GZIP_WBITS)
         elif names == ["deflate"]:
             self._zlib = zlib.decompressobj()
-        self._first = True
+        # "deflate" promises a zlib header, but some servers send raw deflate data without one;
+        # the first bytes, kept in _head until there are two, tell which.
+        self._maybe_raw = names == ["deflate"]
+        self._raw = False
+        self._head = b""
         # Compressed bytes not yet inflated, and whether the last step filled its bound (then
         # zlib may hold more output even with no input left).
         self._input = b""
@@ -75,16 +79,27 @@ class BodyDecoder:
         if z is None or not (self._input or self._full):
             return b""
         data = self._input
+        first = self._maybe_raw
+        if first:
+            # Which kind of "deflate" this is shows in its first two bytes.
+            data = self._head + data
+            if len(data) < 2:
+                self._head, self._input = data, b""
+                return b""
+            self._maybe_raw = False
+            if not _zlib_header(data):
+                self._raw = True
+                z = self._zlib = zlib.decompressobj(_RAW_DEFLATE_WBITS)
         try:
             out = z.decompress(data, STEP_BYTES)
         except zlib.error as exc:
-            if not (self._first and self._encoding.strip().lower() == "deflate"):
-                raise DecodingError(f"The reply's compressed body is corrupt: {exc}") from None
-            # "deflate" without the zlib header that the name promises: read it as raw deflate.
-            z = self._zlib = zlib.decompressobj(_RAW_DEFLATE_WBITS)
-            self._first = False
-            return self.pull()
-        self._first = False
+            if first and not self._raw:
+                # A header by chance: the data is raw deflate after all.
+                self._raw = True
+                self._zlib = zlib.decompressobj(_RAW_DEFLATE_WBITS)
+                self._input = data
+                return self.pull()
+            raise DecodingError(f"The reply's compressed body is corrupt: {exc}") from None
         self._input = z.unconsumed_tail
         self._full = len(out) == STEP_BYTES
         return out
@@ -99,6 +114,11 @@ class BodyDecoder:
             return z.flush()
         except zlib.error as exc:
             raise DecodingError(f"The reply's compressed body is corrupt: {exc}") from None
+
+
+def _zlib_header(data: bytes) -> bool:
+    # RFC 1950: the method nibble is 8 (deflate) and the first two bytes are a multiple of 31.
+    return data[0] & 0x0F == 8 and ((data[0] << 8) | data[1]) % 31 == 0
 
 
 def body_decoder(content_encoding: str) -> BodyDecoder | None:

@@ -19,6 +19,7 @@ from helpers import MESSAGES, completion, mock_client, pieces, text_stream
 
 import chatsdk
 from chatsdk._call import MAX_ERROR_BODY_BYTES, MAX_REPLY_BYTES
+from chatsdk._inflate import STEP_BYTES, BodyDecoder
 from chatsdk._sse import MAX_EVENT_CHARS
 
 pytestmark = pytest.mark.anyio
@@ -165,3 +166,18 @@ async def test_a_corrupt_gzip_body_is_a_typed_error() -> None:
         stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
         with pytest.raises(chatsdk.StreamError, match="corrupt"):
             await stream.final()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+@pytest.mark.parametrize("read", [1, 7, READ])
+def test_the_decoder_hands_out_at_most_a_step_at_a_time(encoding: str, read: int) -> None:
+    plain = bytes(range(256)) * 200 + bytes(3 * STEP_BYTES)
+    body = compress(plain, encoding)
+    decoder = BodyDecoder("deflate" if encoding == "raw-deflate" else encoding)
+    out: list[bytes] = []
+    for start in range(0, len(body), read):
+        decoder.push(body[start : start + read])
+        out += iter(decoder.pull, b"")
+    out.append(decoder.finish())
+    assert b"".join(out) == plain
+    assert max(map(len, out)) <= STEP_BYTES
