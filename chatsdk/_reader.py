@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from ._call import MAX_REPLY_BYTES, body_pieces
 from ._events import EOF_EVENT, body_as_events
@@ -126,6 +127,7 @@ class EventReader:
         """The next step of the body left over or still compressed; ``None`` at its end."""
         rest = self._rest
         if rest:
+            await self._checkpoint()
             start = self._rest_at
             end = self._rest_at = start + STEP_BYTES
             if end >= len(rest):
@@ -134,6 +136,9 @@ class EventReader:
         decoder = self._decoder
         assert decoder is not None
         try:
+            if data := decoder.pull():
+                await self._checkpoint()
+                return data
             while not (data := decoder.pull()):
                 raw = await self._call.receive(self._chunks)
                 if raw is None:
@@ -144,6 +149,13 @@ class EventReader:
         except DecodingError as exc:
             raise StreamError(str(exc), type="invalid_encoding") from None
         return data
+
+    async def _checkpoint(self) -> None:
+        # A step of a piece already received comes without waiting on the network; a piece of
+        # gzip can hold a gigabyte of tiny events, so each step is still a point where the
+        # deadline is kept and the task may be cancelled or give way to others.
+        with self._call.bounded():
+            await anyio.lowlevel.checkpoint()
 
     def end(self) -> list[Event]:
         """The events completed by the end of the body, then :data:`EOF_EVENT` for an SSE body;

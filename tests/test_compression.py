@@ -7,6 +7,7 @@ read, buffered and streamed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import tracemalloc
 import zlib
@@ -181,3 +182,19 @@ def test_the_decoder_hands_out_at_most_a_step_at_a_time(encoding: str, read: int
     out.append(decoder.finish())
     assert b"".join(out) == plain
     assert max(map(len, out)) <= STEP_BYTES
+
+
+async def test_the_deadline_holds_while_a_small_gzip_body_inflates_to_millions_of_events() -> None:
+    tiny = b'data: {"choices":[]}\n\n'
+    events = (tiny * (MB // len(tiny)) for _ in range(64))
+    body = compress(itertools.chain(events, [text_stream(["end"])]))
+    # All of it in one piece: no wait on the network comes after it to keep the deadline.
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-encoding": "gzip", "content-type": SSE}
+        return httpx.Response(200, headers=headers, content=pieces([body]))
+
+    async with mock_client(handler, deadline=0.2) as client:
+        stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        with pytest.raises(chatsdk.APITimeoutError, match="deadline"):
+            await stream.final()
+    assert stream.response.is_closed
