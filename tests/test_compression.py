@@ -188,6 +188,7 @@ async def test_the_deadline_holds_while_a_small_gzip_body_inflates_to_millions_o
     tiny = b'data: {"choices":[]}\n\n'
     events = (tiny * (MB // len(tiny)) for _ in range(64))
     body = compress(itertools.chain(events, [text_stream(["end"])]))
+
     # All of it in one piece: no wait on the network comes after it to keep the deadline.
     def handler(request: httpx.Request) -> httpx.Response:
         headers = {"content-encoding": "gzip", "content-type": SSE}

@@ -141,9 +141,7 @@ STREAMS: list[Any] = [
 async def test_bytes_past_a_stream_never_reach_the_next_request(server: Server) -> None:
     with anyio.fail_after(GUARD):
         async with client_of(server) as client:
-            stream = await client.chat.completions.create(
-                model="m", messages=MESSAGES, stream=True
-            )
+            stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
             async with stream:
                 text = [piece async for piece in stream.text()]
             second = await client.chat.completions.create(model="m", messages=MESSAGES)

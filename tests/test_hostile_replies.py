@@ -147,7 +147,7 @@ async def test_json_nested_deep_in_a_chunk_is_a_stream_error(deep: str) -> None:
 
 
 async def test_json_nested_deep_in_an_error_event_is_a_stream_error() -> None:
-    body = f"event: error\ndata: {{\"error\": {nested(100_000)}}}\n\n".encode()
+    body = f'event: error\ndata: {{"error": {nested(100_000)}}}\n\n'.encode()
     async with stream_client(body) as client:
         stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
         with pytest.raises(chatsdk.StreamError) as caught:

@@ -23,6 +23,7 @@ NO_WAIT = chatsdk.RetryPolicy(max_retries=1, initial_delay=0, max_delay=0)
 def retrying_client(replies: Iterator[httpx.Response]) -> chatsdk.AsyncChatClient:
     return mock_client(lambda request: next(replies), retry=NO_WAIT, max_retries=1)
 
+
 HOSTILE = [
     "Fri, 31 Dec 9999 23:59:59 GMT",
     "Fri, 31 Dec 4000000000 23:59:59 GMT",
