@@ -22,7 +22,7 @@ Example::
 
     check_chunk({"choices": [{"index": 0, "delta": {"content": "Hi"}}]})   # fine
     check_chunk({"choices": [{"index": 0, "delta": "Hi"}]})
-    # ShapeError: choices[0].delta is a string where an object or null belongs
+    # ShapeError: choices[0].delta is the string 'Hi' where an object or null belongs
 """
 
 from __future__ import annotations
@@ -69,32 +69,9 @@ def _kind(value: object) -> str:
 def check_chunk(chunk: dict[str, Any]) -> None:
     """Check a ``chat.completion.chunk``'s fields; :class:`ShapeError` names the first bad one."""
     choices = chunk.get("choices")
-    if type(choices) is list:
-        for choice in choices:
-            # The ordinary chunk passes with a few type tests; the path to a field that fails is
-            # worked out only then.
-            if type(choice) is not dict:
-                raise ShapeError(_path(choices, choice), choice, "an object")
-            index = choice.get("index", 0)
-            if type(index) is not int or index < 0:
-                choice["index"] = _index(index, _path(choices, choice, ".index"))
-            delta = choice.get("delta")
-            if type(delta) is dict:
-                if type(delta.get("content")) is not str or len(delta) != 1:
-                    _check_message(delta, _path(choices, choice, ".delta"))
-            elif delta is not None:
-                raise ShapeError(_path(choices, choice, ".delta"), delta, "an object or null")
-            finish_reason = choice.get("finish_reason")
-            if finish_reason is not None and type(finish_reason) is not str:
-                field = _path(choices, choice, ".finish_reason")
-                raise ShapeError(field, finish_reason, "a string or null")
-            if choice.get("logprobs") is not None or "usage" in choice:
-                _check_choice_extras(choice, _path(choices, choice))
-    elif choices is not None:
-        raise ShapeError("choices", choices, "a list")
-    usage = chunk.get("usage")
-    if usage is not None and type(usage) is not dict:
-        raise ShapeError("usage", usage, "an object or null")
+    if choices is not None:  # a usage chunk may send null
+        _check_choices(choices, "delta")
+    _check_usage(chunk)
 
 
 def check_stream_chunk(chunk: dict[str, Any]) -> None:
@@ -116,14 +93,14 @@ def chunk_error(exc: ShapeError, chunk: object) -> StreamError:
     )
 
 
-def _path(choices: list[Any], choice: object, rest: str = "") -> str:
-    position = next(i for i, item in enumerate(choices) if item is choice)
-    return f"choices[{position}]{rest}"
-
-
 def check_completion(reply: dict[str, Any]) -> None:
     """Check a whole ``chat.completion``'s fields; :class:`ShapeError` names the first bad one."""
-    choices = reply.get("choices")
+    _check_choices(reply.get("choices"), "message")
+    _check_usage(reply)
+
+
+def _check_choices(choices: object, body: str) -> None:
+    """Choices whose ``body`` is a chunk's ``delta`` or a reply's ``message``."""
     if type(choices) is not list:
         raise ShapeError("choices", choices, "a list")
     for position, choice in enumerate(choices):
@@ -133,15 +110,18 @@ def check_completion(reply: dict[str, Any]) -> None:
         index = choice.get("index", 0)
         if type(index) is not int or index < 0:
             choice["index"] = _index(index, f"{path}.index")
-        message = choice.get("message")
+        message = choice.get(body)
         if type(message) is dict:
-            _check_message(message, f"{path}.message")
+            _check_message(message, f"{path}.{body}")
         elif message is not None:
-            raise ShapeError(f"{path}.message", message, "an object")
+            raise ShapeError(f"{path}.{body}", message, "an object or null")
         finish_reason = choice.get("finish_reason")
         if finish_reason is not None and type(finish_reason) is not str:
             raise ShapeError(f"{path}.finish_reason", finish_reason, "a string or null")
         _check_choice_extras(choice, path)
+
+
+def _check_usage(reply: dict[str, Any]) -> None:
     usage = reply.get("usage")
     if usage is not None and type(usage) is not dict:
         raise ShapeError("usage", usage, "an object or null")
