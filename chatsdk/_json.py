@@ -39,6 +39,9 @@ QUOTE_CHARS = 200
 # add a few. The cap keeps every later walk of the value (copying it with ``to_dict()``, printing
 # it, encoding it again) far from Python's recursion limit of 1000.
 MAX_DEPTH = 256
+# Nesting N levels takes N opening and N closing brackets: a text no longer than this is within
+# the cap without a count.
+_SHALLOW_CHARS = 2 * MAX_DEPTH
 
 # A surrogate code point written as an escape; only such an escape can decode to a lone
 # surrogate (the text itself comes from a decoder that replaces what is not UTF-8).
@@ -65,10 +68,9 @@ def loads(text: str) -> Any:
         return loads(stripped)
     if end != len(text) and text[end:].strip(_WHITESPACE):
         raise ValueError(f"Extra data after the JSON value at position {end}")
-    # Nesting N levels takes N opening and N closing brackets: a text with few brackets needs no
-    # walk (and one this short, no count) to be within the cap. Only a text with a backslash can
-    # hold an escape (a test for one character costs a tenth of a test for two).
-    if (len(text) > 2 * MAX_DEPTH and text.count("[") + text.count("{") > MAX_DEPTH) or (
+    # A text with few brackets needs no walk to be within the cap. Only a text with a backslash
+    # can hold an escape (a test for one character costs a tenth of a test for two).
+    if (len(text) > _SHALLOW_CHARS and text.count("[") + text.count("{") > MAX_DEPTH) or (
         "\\" in text and _SURROGATE_ESCAPE.search(text)
     ):
         value = _checked(value, text)
