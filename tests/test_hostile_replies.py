@@ -16,6 +16,7 @@ import pytest
 from helpers import MESSAGES, chunk, completion, mock_client, sse, sse_response
 
 import chatsdk
+from chatsdk import _json
 
 pytestmark = pytest.mark.anyio
 
@@ -355,3 +356,14 @@ async def test_lone_surrogates_in_a_whole_reply_and_an_error_body_are_replaced()
             await client.chat.completions.create(model="m", messages=MESSAGES)
     assert caught.value.message == "bad \ufffd input"
     str(caught.value).encode("utf-8")
+
+
+@pytest.mark.parametrize("padding", [0, 1_000])
+def test_the_json_helper_takes_256_levels_and_refuses_257(padding: int) -> None:
+    pad = '"' + "x" * padding + '", '
+    assert _json.loads("[" + pad + nested(255) + "]") == [
+        "x" * padding,
+        json.loads(nested(255)),
+    ]
+    with pytest.raises(ValueError, match="nested deeper than 256 levels"):
+        _json.loads("[" + pad + nested(256) + "]")
