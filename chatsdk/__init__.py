@@ -21,11 +21,13 @@ cycle (a test walks the imports), and every module's docstring says its one job:
     layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
+             _body          a reply's body read within a cap, inflated in bounded steps
              _pool          the HTTP transport a client makes for itself
     layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)
-    (pure)   · _accumulate (chunks -> reply) · _models, _view (views over JSON) · _params
-             (request body) · _options (settings) · _retry (RetryPolicy) · _exceptions (the
-             error tree) · _json (the one JSON helper) · _logging
+    (pure)   · _shapes (a chunk's or reply's fields checked) · _inflate (Content-Encoding
+             undone in bounded steps) · _accumulate (chunks -> reply) · _models, _view (views
+             over JSON) · _params (request body) · _options (settings) · _retry (RetryPolicy)
+             · _exceptions (the error tree) · _json (the one JSON helper) · _logging
 
 Where a change goes: a new endpoint is a resource module in layer 3 that builds a request and
 hands it to a call (like ``_completions``); a new retry rule goes in ``_retry``; a new server quirk

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._shapes import check_stream_chunk
+
 __all__ = ["ChunkAccumulator"]
 
 # Fields of a chunk that describe the chunk itself, not the reply they build.
@@ -66,7 +68,9 @@ class _ChoiceState:
         self.role: str | None = None
         self.content: list[str] | None = None
         self.texts: dict[str, list[str]] = {}
-        self.tool_calls: list[_ToolCallState] = []
+        # Keyed by the index each piece names, never by position: calls numbered 1, 3 and 50000
+        # are three calls, with nothing made up between them.
+        self.tool_calls: dict[int, _ToolCallState] = {}
         self.finish_reason: str | None = None
         self.logprobs: dict[str, Any] | None = None
         self.extra: dict[str, Any] = {}
@@ -77,22 +81,23 @@ class _ChoiceState:
             if not isinstance(delta, dict):
                 continue
             index = delta.get("index")
-            if not isinstance(index, int) or index < 0:
+            if type(index) is not int or index < 0:
                 index = self._index_without_position(delta.get("id"))
-            while len(calls) <= index:
-                calls.append(_ToolCallState())
-            calls[index].add(delta)
+            call = calls.get(index)
+            if call is None:
+                call = calls[index] = _ToolCallState()
+            call.add(delta)
 
     def _index_without_position(self, call_id: Any) -> int:
         # A delta without an index continues the call it names by id, or else the latest call;
-        # a new id starts a new call.
+        # a new id starts a new call, numbered after the highest so far.
         calls = self.tool_calls
         if call_id:
-            for position, call in enumerate(calls):
+            for index, call in calls.items():
                 if call.fields.get("id") == call_id:
-                    return position
-            return len(calls)
-        return max(len(calls) - 1, 0)
+                    return index
+            return max(calls) + 1 if calls else 0
+        return next(reversed(calls)) if calls else 0
 
     def add_logprobs(self, logprobs: dict[str, Any]) -> None:
         if self.logprobs is None:
@@ -115,9 +120,8 @@ class _ChoiceState:
         message.setdefault("refusal", None)
         message.update(self.extra)
         if self.tool_calls:
-            message["tool_calls"] = [
-                call.result(position) for position, call in enumerate(self.tool_calls)
-            ]
+            calls = self.tool_calls
+            message["tool_calls"] = [calls[index].result(index) for index in sorted(calls)]
         return {
             "index": index,
             "message": message,
@@ -147,8 +151,19 @@ class ChunkAccumulator:
         self.has_output = False
 
     def add(self, chunk: dict[str, Any]) -> None:
-        """Fold one decoded ``chat.completion.chunk`` object in."""
+        """Fold one decoded ``chat.completion.chunk`` object in.
+
+        This is where a stream's chunk is checked (every chunk passes here before it is handed
+        on): a field of the wrong type raises :class:`StreamError` of type ``invalid_data`` naming
+        it. The ordinary chunk costs a few type tests of the fields read to fold it; any other is
+        checked in full by :func:`._shapes.check_chunk`, once.
+        """
+        choices = chunk.get("choices")
         usage = chunk.get("usage")
+        if (type(choices) is not list and choices is not None) or (
+            usage is not None and type(usage) is not dict
+        ):
+            check_stream_chunk(chunk)  # raises
         if usage:
             self._usage = usage
             self._add_fields(chunk)
@@ -158,16 +173,24 @@ class ChunkAccumulator:
             # in every chunk between.
             self._size = len(chunk)
             self._add_fields(chunk)
-        choices = chunk.get("choices")
         if not choices:
             return
+        checked = False
         for choice in choices:
+            if type(choice) is not dict:
+                check_stream_chunk(chunk)  # raises
             index = choice.get("index", 0)
+            if type(index) is not int or index < 0:
+                check_stream_chunk(chunk)  # reads a string of digits as the integer, or raises
+                checked = True
+                index = choice["index"]
             state = self._choices.get(index)
             if state is None:
                 state = self._choices[index] = _ChoiceState()
             delta = choice.get("delta")
             if delta:
+                if type(delta) is not dict:
+                    check_stream_chunk(chunk)  # raises
                 content = delta.get("content")
                 if content and len(delta) == 1 and type(content) is str:
                     # The common case, a piece of content and nothing else, takes no loop.
@@ -177,18 +200,32 @@ class ChunkAccumulator:
                         state.content.append(content)
                     self.has_output = True
                 else:
+                    if not checked:
+                        check_stream_chunk(chunk)
+                        checked = True
                     self._add_delta(state, delta)
+            elif delta is not None and type(delta) is not dict:
+                check_stream_chunk(chunk)  # raises
             finish_reason = choice.get("finish_reason")
             if finish_reason is not None:
+                if type(finish_reason) is not str:
+                    check_stream_chunk(chunk)  # raises
                 state.finish_reason = finish_reason
                 self._add_fields(chunk)
                 if finish_reason == "error":
                     self._errored = True
             logprobs = choice.get("logprobs")
-            if logprobs:
-                state.add_logprobs(logprobs)
-            if choice.get("usage"):
-                self._usage = choice["usage"]
+            if logprobs is not None:
+                if type(logprobs) is not dict:
+                    check_stream_chunk(chunk)  # raises
+                if logprobs:
+                    state.add_logprobs(logprobs)
+            choice_usage = choice.get("usage")
+            if choice_usage is not None:
+                if type(choice_usage) is not dict:
+                    check_stream_chunk(chunk)  # raises
+                if choice_usage:
+                    self._usage = choice_usage
 
     def _add_fields(self, chunk: dict[str, Any]) -> None:
         fields = self._fields

@@ -4,7 +4,7 @@ Every request chatsdk makes, buffered or streamed, is one :class:`Call`. It is t
 talks to httpx: it sends the request (never following redirects), turns an error status into its
 :class:`APIStatusError`, asks the :class:`RetryPolicy` whether a failure may be retried and waits
 as it says, bounds every step by the call's deadline (one path, one message), reads a whole reply
-within :data:`MAX_REPLY_BYTES`, and hands a stream the pieces of its body one at a time. httpx's
+within its cap (``_body``), and hands a stream the pieces of its body one at a time. httpx's
 exceptions are translated here, chained as ``__cause__``, and every error leaves through
 :meth:`Call.seal`, which records the attempts and request id and takes the API key out of it.
 
@@ -28,6 +28,7 @@ import anyio
 import httpx
 
 from . import _json
+from ._body import MAX_ERROR_BODY_BYTES, MAX_REPLY_BYTES, TooLarge, read_capped
 from ._events import make_status_error
 from ._exceptions import (
     APIConnectionError,
@@ -36,17 +37,12 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
 )
+from ._inflate import DecodingError
 from ._logging import SECRET_HEADERS, logger, redact, redact_headers
 from ._retry import RetryPolicy
 
-__all__ = ["MAX_ERROR_BODY_BYTES", "MAX_REPLY_BYTES", "Call", "translate_transport_error"]
+__all__ = ["Call", "translate_transport_error"]
 
-# A whole (not streamed) reply is read up to this size; past it the server is broken or hostile.
-# Large enough for n=128 long answers with logprobs.
-MAX_REPLY_BYTES = 64 * 1024 * 1024
-# An error reply's body is read up to this size: an error message is short, and what is past it
-# is not needed to say what went wrong.
-MAX_ERROR_BODY_BYTES = 1024 * 1024
 _DEBUG = 10  # logging.DEBUG, without importing logging on the hot path
 # Failures of the request itself, found before anything reached the server: sending it again
 # would fail the same way.
@@ -78,10 +74,6 @@ def loop_clock() -> Callable[[], float]:
         return asyncio.get_running_loop().time
     except RuntimeError:
         return anyio.current_time
-
-
-class _TooLarge(Exception):
-    """A body grew past the bound it was read with."""
 
 
 class Call:
@@ -281,19 +273,23 @@ class Call:
             response = await self.send()
             try:
                 with self.bounded():
-                    content = await _read_capped(response, MAX_REPLY_BYTES)
+                    content = await read_capped(response, MAX_REPLY_BYTES)
             except httpx.HTTPError as exc:
                 await response.aclose()
                 error = translate_transport_error(exc)
                 if await self.retry(error):
                     continue
                 raise self.seal(error) from exc
-            except _TooLarge:
+            except TooLarge:
                 raise self.seal(
                     APIConnectionError(
                         f"The reply grew past {MAX_REPLY_BYTES} bytes; reading stopped to bound "
                         "memory."
                     )
+                ) from None
+            except DecodingError as exc:
+                raise self.seal(
+                    APIConnectionError(f"The reply's body could not be read: {exc}")
                 ) from None
             except BaseException:
                 await response.aclose()
@@ -324,7 +320,7 @@ class Call:
     async def _status_error(self, response: httpx.Response) -> APIStatusError:
         try:
             with self.bounded():
-                content = await _read_capped(response, MAX_ERROR_BODY_BYTES, keep_head=True)
+                content = await read_capped(response, MAX_ERROR_BODY_BYTES, keep_head=True)
         except (httpx.HTTPError, APITimeoutError):
             content = b""
         finally:
@@ -354,20 +350,3 @@ class Call:
         self.seal(error)
         logger.debug("reply %d: %s", response.status_code, error.message)
         return error
-
-
-async def _read_capped(response: httpx.Response, limit: int, *, keep_head: bool = False) -> bytes:
-    """The body of ``response`` up to ``limit`` bytes: past it, ``_TooLarge`` or (with
-    ``keep_head``) the first ``limit`` bytes."""
-    parts: list[bytes] = []
-    size = 0
-    async for part in response.aiter_bytes():
-        size += len(part)
-        if size > limit:
-            await response.aclose()
-            if keep_head:
-                parts.append(part)
-                return b"".join(parts)[:limit]
-            raise _TooLarge
-        parts.append(part)
-    return b"".join(parts)

@@ -31,6 +31,7 @@ from . import _json
 from ._call import Call
 from ._completions import Chat
 from ._exceptions import APIConnectionError
+from ._inflate import ACCEPT_ENCODING
 from ._logging import SECRET_HEADERS, configure_from_env, protect
 from ._options import (
     NOT_GIVEN,
@@ -149,6 +150,8 @@ class AsyncChatClient:
             "User-Agent": f"chatsdk/{__version__}",
             "Content-Type": "application/json",
             "Accept": "application/json",
+            # Only what chatsdk can inflate in bounded steps (_inflate), whatever httpx can decode.
+            "Accept-Encoding": ACCEPT_ENCODING,
         }
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ._call import Call
 from ._events import decode_completion, make_status_error
+from ._exceptions import APIError
 from ._models import ChatCompletion
 from ._options import check_json
 from ._params import CreateParams, MessageParam, build_body, split_options
@@ -118,7 +119,11 @@ class Completions:
         if stream:
             return AsyncChatStream(call, await call.send())
         response, content = await call.read_whole()
-        payload = decode_completion(content)
+        try:
+            payload = decode_completion(content, response.status_code)
+        except APIError as exc:
+            exc.request_id = response.headers.get("x-request-id")
+            raise call.seal(exc) from None
         if payload is None:
             error = make_status_error(
                 response.status_code, response.reason_phrase, response.headers, content

@@ -7,7 +7,9 @@ into the decoded chunk (a ``dict``), :data:`DONE`, :data:`SKIP` (nothing to hand
 :class:`StreamError` for an error the server reported, in any of the dialects servers use, or for
 data that is not a JSON object. :func:`body_as_events` reads a reply to a stream request that came
 back as one JSON document instead of a stream, and :func:`decode_completion` the body of a whole
-(buffered) reply.
+(buffered) reply; both check its fields' types (:mod:`._shapes`). A chunk's fields are checked
+where it is folded into the reply (:class:`~chatsdk._accumulate.ChunkAccumulator`), which reads
+them anyway.
 
 Example::
 
@@ -23,6 +25,7 @@ from typing import Any, Final
 
 from . import _json
 from ._exceptions import APIStatusError, StreamError, status_error_class
+from ._shapes import ShapeError, check_completion, chunk_error
 
 __all__ = [
     "DONE",
@@ -69,20 +72,23 @@ def decode_event(event: tuple[str, str]) -> Decoded:
         return DONE
     try:
         payload = _json.loads(data)
-    except ValueError:
+    except ValueError as exc:
         raise StreamError(
-            f"The server sent a data line that is not JSON: {_json.quote(data)}",
+            f"The server sent a data line that is not JSON: {_json.quote(data)} ({exc})",
             type="invalid_data",
+            code="invalid_data",
             body=data,
         ) from None
     if type(payload) is not dict:
         raise StreamError(
             f"The server sent a data line that is not a JSON object: {_json.quote(data)}",
             type="invalid_data",
+            code="invalid_data",
             body=payload,
         )
     if payload.get("error"):
         raise error_payload(payload)
+    # Its fields are checked where it is folded in (ChunkAccumulator.add), which reads them.
     return payload
 
 
@@ -135,12 +141,16 @@ def body_as_events(raw: bytes, content_type: str) -> list[tuple[str, str]]:
         ) from None
     if isinstance(payload, dict) and "choices" not in payload and error_fields(payload):
         raise error_payload(payload)
-    if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
+    if not isinstance(payload, dict) or "choices" not in payload:
         raise StreamError(
             f"Expected a text/event-stream reply, got {content_type!r}: {_json.quote(text)}",
             type="invalid_content_type",
             body=payload,
         )
+    try:
+        check_completion(payload)
+    except ShapeError as exc:
+        raise chunk_error(exc, payload) from None
     # Each choice's message becomes the delta of one chunk.
     choices = [
         {
@@ -150,20 +160,34 @@ def body_as_events(raw: bytes, content_type: str) -> list[tuple[str, str]]:
             "finish_reason": choice.get("finish_reason"),
         }
         for choice in payload["choices"]
-        if isinstance(choice, dict)
     ]
     as_chunk = dict(payload, object="chat.completion.chunk", choices=choices)
     return [("message", _json.dumps(as_chunk)), ("message", DONE)]
 
 
-def decode_completion(content: bytes) -> dict[str, Any] | None:
-    """The ``chat.completion`` object a whole reply's body holds, or ``None`` if it holds none."""
+def decode_completion(content: bytes, status: int = 200) -> dict[str, Any] | None:
+    """The ``chat.completion`` object a whole reply's body holds, or ``None`` if it holds none.
+
+    A reply whose fields have the wrong types (``choices`` that is not a list, a ``message`` that
+    is a string, ...) raises :class:`APIStatusError` of type ``invalid_data`` naming the field.
+    """
     try:
         payload = _json.loads(content.decode("utf-8", errors="replace"))
     except ValueError:
         return None
     if not isinstance(payload, dict) or "choices" not in payload:
         return None
+    try:
+        check_completion(payload)
+    except ShapeError as exc:
+        raise status_error_class(status)(
+            f"The server answered {status} with a chat completion that cannot be read: {exc}.",
+            status_code=status,
+            type="invalid_data",
+            param=exc.field,
+            code="invalid_data",
+            body=payload,
+        ) from None
     return payload
 
 

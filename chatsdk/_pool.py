@@ -8,9 +8,11 @@ At 50 concurrent requests that costs more CPU than the rest of the request (docs
 
 :class:`LinearPool` keeps httpcore's policy (reuse an available connection, else open one within
 ``max_connections``, else replace an idle one; close expired and surplus idle connections) and
-plans it in a single pass. It replaces one method that httpcore 1.0 calls on its own pool, so it
-is used only with the httpcore releases it was written and tested against; with any other, the
-client uses httpx's transport as it is.
+plans it in a single pass. It also closes an idle connection on which the server sent more than
+its reply, which httpcore would reuse: the next request would read those bytes as its own reply.
+It replaces one method that httpcore 1.0 calls on its own pool, so it is used only with the
+httpcore releases it was written and tested against; with any other, the client uses httpx's
+transport as it is.
 
 Example::
 
@@ -37,6 +39,17 @@ def pool_is_replaceable(version: str = httpcore.__version__) -> bool:
     )
 
 
+def _holds_unread_bytes(connection: Any) -> bool:
+    # A server that sent more than its Content-Length (or past the end of a chunked body) left
+    # bytes that no request asked for; reused, the connection would hand them to the next request
+    # as its reply. httpcore 1.0 keeps them in the h11 connection it wraps, whose public
+    # ``trailing_data`` says so; the socket being readable (more bytes arrived later) is already
+    # caught by ``has_expired``.
+    state = getattr(getattr(connection, "_connection", None), "_h11_state", None)
+    trailing = getattr(state, "trailing_data", None)
+    return bool(trailing and (trailing[0] or trailing[1]))
+
+
 def _multiplexes(connection: Any) -> bool:
     # Only an HTTP/2 connection carries several requests at once; httpcore 1.0 has no method to
     # ask, so the protocol is read off the connection it wraps.
@@ -59,7 +72,7 @@ class LinearPool(httpcore.AsyncConnectionPool):
             if connection.is_closed():
                 continue
             free = connection.is_idle() and connection not in taken
-            if free and connection.has_expired():
+            if free and (connection.has_expired() or _holds_unread_bytes(connection)):
                 closing.append(connection)
                 continue
             kept.append(connection)

@@ -214,10 +214,9 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+            seconds = when.timestamp() - now
+        # A date past the year 9999 overflows rather than failing to parse.
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - now
         return max(seconds, 0.0)
     return seconds if seconds >= 0 else None

@@ -12,12 +12,29 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = ["Model", "wrap"]
 
+
 def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
+    """A deep copy of JSON data, made without recursion: however deep a value nests (the JSON
+    helper bounds what a server can send; a caller's own dicts have no bound), no stack runs out."""
+    if not isinstance(value, (dict, list)):
+        return value
+    root: Any = {} if isinstance(value, dict) else [None] * len(value)
+    # Each entry: a container still to copy, and the empty copy to fill.
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in items:
+            if isinstance(item, dict):
+                copied: Any = {}
+                stack.append((item, copied))
+                item = copied
+            elif isinstance(item, list):
+                copied = [None] * len(item)
+                stack.append((item, copied))
+                item = copied
+            target[key] = item
+    return root
 
 
 def wrap(value: Any) -> Any:

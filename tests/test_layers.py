@@ -109,6 +109,8 @@ def test_no_import_cycle_in_the_package() -> None:
 PURE = [
     "chatsdk._sse",
     "chatsdk._events",
+    "chatsdk._shapes",
+    "chatsdk._inflate",
     "chatsdk._accumulate",
     "chatsdk._models",
     "chatsdk._view",

@@ -33,7 +33,7 @@ from helpers import (
 )
 
 import chatsdk
-from chatsdk._call import MAX_REPLY_BYTES
+from chatsdk._body import MAX_REPLY_BYTES
 from chatsdk._sse import MAX_EVENT_CHARS
 from chatsdk.testing import ECHO_PREFIX, Faults, serve
 
