@@ -230,6 +230,31 @@ def test_status_lines_show_the_servers_text_as_one_printable_line() -> None:
     assert len(line) < 1100
 
 
+def test_ask_streamed_piece_that_is_not_text_is_a_stream_error() -> None:
+    not_text = {**chunk(), "choices": [{"index": 0, "delta": {"content": {"text": "x"}}}]}
+    body = sse(chunk("", role="assistant"), chunk("Half"), not_text)
+    with raw_server(stream(body)) as server:
+        result = chatsdk("ask", "hi", env=env_for(server, OPENAI_API_KEY="k"))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "Half",
+        "chatsdk: error: StreamError: The server sent a piece of the answer that is not text: "
+        "choices[0].delta.content is an object.",
+    ]
+
+
+def test_ask_whole_reply_that_is_not_text_is_an_error() -> None:
+    body = completion()
+    body["choices"][0]["message"]["content"] = 5
+    with raw_server(response(json_body(body))) as server:
+        result = chatsdk("ask", "--no-stream", "hi", env=env_for(server, OPENAI_API_KEY="k"))
+    assert result.returncode == 1
+    assert result.stdout == (
+        "chatsdk: error: the server's reply is not a text answer: "
+        "choices[0].message.content is a number\n"
+    )
+
+
 # -- chat ------------------------------------------------------------------------------------------
 
 

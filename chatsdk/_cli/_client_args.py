@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MODEL",
     "add_client_options",
+    "answer_text",
     "api_error_line",
     "first_messages",
     "make_client",
@@ -155,6 +156,29 @@ def api_error_line(exc: APIError, args: argparse.Namespace) -> str:
     return line
 
 
+def answer_text(content: object) -> str:
+    """A whole reply's ``choices[0].message.content`` as text; ``None`` is no text."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    raise CLIError(
+        "the server's reply is not a text answer: "
+        f"choices[0].message.content is {_json_type(content)}"
+    )
+
+
+def _json_type(value: object) -> str:
+    """What a JSON value is, in JSON's words: ``a number``, ``an object``..."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
 def _server_message(body: object) -> str | None:
     """The ``error.message`` of an API error body, if it has one."""
     error = body.get("error") if isinstance(body, dict) else None
@@ -176,6 +200,8 @@ async def stream_answer(
     The answer's line is ended before anything goes to stderr: usage (``-v``), then a note if
     the answer did not end normally (``stopped: length`` ...).
     """
+    import chatsdk
+
     params = request_params(args)
     if args.verbose:
         params["stream_options"] = {"include_usage": True}
@@ -196,9 +222,16 @@ async def stream_answer(
                 continue
             for choice in chunk.choices:
                 text = choice.delta.content
-                if choice.index == 0 and text and isinstance(text, str):
-                    received.append(text)
-                    write(sys.stdout, text)
+                if choice.index != 0 or not text:
+                    continue
+                if not isinstance(text, str):
+                    raise chatsdk.StreamError(
+                        "The server sent a piece of the answer that is not text: "
+                        f"choices[0].delta.content is {_json_type(text)}.",
+                        partial_text="".join(received),
+                    )
+                received.append(text)
+                write(sys.stdout, text)
     end_line()
     if args.verbose:
         print_usage(usage)

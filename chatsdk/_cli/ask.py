@@ -8,6 +8,7 @@ import sys
 
 from ._client_args import (
     add_client_options,
+    answer_text,
     api_error_line,
     first_messages,
     make_client,
@@ -82,8 +83,7 @@ async def _ask(args: argparse.Namespace, question: str) -> None:
                 write(out, json.dumps(reply.to_dict(), ensure_ascii=False, indent=2) + "\n")
             else:
                 content = reply.choices[0].message.content if reply.choices else None
-                text = content if isinstance(content, str) else ""
-                write(out, text.rstrip("\n") + "\n")
+                write(out, answer_text(content).rstrip("\n") + "\n")
             if args.verbose:
                 print_usage(reply.get("usage"))
             print_stop_reason(args, reply.choices[0].finish_reason if reply.choices else None)
