@@ -198,8 +198,9 @@ def test_pytest_blocks_pass(page: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, output
     summary = output.strip().splitlines()[-1]
     # Every test ran, on both backends: nothing skipped, deselected or failed.
-    count = len(re.findall(r"^async def test_", tests, re.M))
-    assert re.match(rf"{2 * count} passed in ", summary), output
+    count = 2 * len(re.findall(r"^async def test_", tests, re.M))  # asyncio and trio
+    count += len(re.findall(r"^def test_", tests, re.M))
+    assert re.match(rf"{count} passed in ", summary), output
 
 
 # -- servers ---------------------------------------------------------------------------------------
