@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -37,6 +38,10 @@ SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "api-key", "x-api-key", "openai-api-key", "cookie"}
 )
 REDACTED = "<redacted>"
+# A secret shorter than this (a placeholder such as "k" or "none" for a local server) is replaced
+# only where it stands as a word of its own: as a substring it would cut words of every message
+# apart ("chunk" -> "chun<redacted>") while hiding nothing that could not be guessed.
+WHOLE_WORD_BELOW = 8
 # The loggers of the HTTP stack below chatsdk: httpx's request line, httpcore's trace (whose
 # DEBUG lines quote a reply's status line and headers, and the exceptions it met).
 _FOREIGN_LOGGERS = (
@@ -83,12 +88,18 @@ def secret_forms(secret: str) -> tuple[str, ...]:
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with each of ``secrets`` (and its escaped form) replaced by ``<redacted>``; the
-    same object when none is in it."""
+    same object when none is in it. A secret shorter than :data:`WHOLE_WORD_BELOW` characters
+    is replaced only where it is a word of its own."""
     for secret in secrets:
         if secret:
             for form in secret_forms(secret):
-                if form in text:
+                if form not in text:
+                    continue
+                if len(form) >= WHOLE_WORD_BELOW:
                     text = text.replace(form, REDACTED)
+                else:
+                    word = rf"(?<![\w-]){re.escape(form)}(?![\w-])"
+                    text = re.sub(word, REDACTED, text) if re.search(word, text) else text
     return text
 
 

@@ -164,3 +164,17 @@ def test_a_password_in_base_url_is_refused_and_not_quoted() -> None:
 def test_the_key_is_not_in_the_client_repr() -> None:
     c = chatsdk.AsyncChatClient(api_key=KEY, base_url="http://api.test/v1")
     assert_no_secret(repr(c), str(c), repr(c.chat.completions))
+
+
+async def test_a_short_placeholder_key_is_redacted_as_a_word_and_leaves_other_words_whole() -> None:
+    # "k" as the key of a local server: redacted where it stands alone, never out of "chunk".
+    body = sse(
+        chunk("", role="assistant"), {"error": {"message": "bad key k (chunk 2)"}}, done=False
+    )
+    async with raw_server(response("200", body, {"content-type": "text/event-stream"})) as server:
+        async with chatsdk.AsyncChatClient(api_key="k", base_url=server.base_url) as c:
+            stream = await c.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+            with pytest.raises(chatsdk.StreamError) as info:
+                await stream.final()
+    assert "bad key <redacted> (chunk 2)" in info.value.message
+    assert " k " not in info.value.message

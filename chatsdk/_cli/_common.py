@@ -21,10 +21,13 @@ __all__ = [
     "Run",
     "Subcommands",
     "add_command",
+    "end_line",
     "error_line",
+    "one_line",
     "report",
     "require_server_extra",
     "run_async",
+    "status",
     "write",
 ]
 
@@ -65,22 +68,64 @@ def add_command(
 
 # -- errors and output -----------------------------------------------------------------------------
 
+# A status line (an error, usage, a note) shows at most this many characters of text from the
+# server, so that a hostile or broken reply cannot flood the terminal with one message.
+MAX_STATUS_CHARS = 1000
+
+
+def one_line(text: str, limit: int = MAX_STATUS_CHARS) -> str:
+    """``text`` as one printable line: whitespace runs and control characters become one space,
+    and past ``limit`` characters it is cut, ending in ``...``."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in text)
+    line = " ".join(printable.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
 
 def error_line(exc: BaseException) -> str:
     """``Type: message`` on one line, for ``chatsdk: error: ...``."""
-    text = " ".join(str(exc).split()) or "(no message)"
-    return f"{type(exc).__name__}: {text}"
+    return f"{type(exc).__name__}: {one_line(str(exc)) or '(no message)'}"
 
 
-def report(message: str) -> None:
-    """Print ``chatsdk: error: message`` on stderr."""
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+class _AnswerLine:
+    """Whether the last text written to stdout left a line open (no newline at its end)."""
+
+    open = False
+
+
+_answer_line = _AnswerLine()
 
 
 def write(stream: TextIO, text: str) -> None:
     """Write ``text`` and flush, so that it shows at once."""
     stream.write(text)
     stream.flush()
+    if text and stream is sys.stdout:
+        _answer_line.open = not text.endswith("\n")
+
+
+def end_line() -> None:
+    """End the answer's line on stdout if it is open, so that what follows starts a line.
+
+    A terminal (or ``2>&1``) shows stdout and stderr as one text: without this, a status line on
+    stderr would be glued to the answer's last line.
+    """
+    if not _answer_line.open:
+        return
+    try:
+        write(sys.stdout, "\n")
+    except (OSError, ValueError):  # stdout is gone (a closed pipe): nothing to glue to
+        _answer_line.open = False
+
+
+def status(text: str) -> None:
+    """Print ``chatsdk: text`` on stderr as one line, on a line of its own."""
+    end_line()
+    print(f"{PROG}: {one_line(text)}", file=sys.stderr, flush=True)
+
+
+def report(message: str) -> None:
+    """Print ``chatsdk: error: message`` on stderr, on a line of its own."""
+    status(f"error: {message}")
 
 
 # -- running ---------------------------------------------------------------------------------------

@@ -8,13 +8,15 @@ import sys
 
 from ._client_args import (
     add_client_options,
+    api_error_line,
     first_messages,
     make_client,
+    print_stop_reason,
     print_usage,
     request_params,
     stream_answer,
 )
-from ._common import EXIT_OK, Subcommands, add_command, run_async, write
+from ._common import EXIT_OK, CLIError, Subcommands, add_command, run_async, write
 
 __all__ = ["register", "run"]
 
@@ -46,8 +48,13 @@ def register(commands: Subcommands) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Read the question, then print its answer."""
+    import chatsdk
+
     question = _read_question(args, parser)
-    run_async(_ask, args, question)
+    try:
+        run_async(_ask, args, question)
+    except chatsdk.APIError as exc:
+        raise CLIError(api_error_line(exc, args)) from None
     return EXIT_OK
 
 
@@ -77,9 +84,7 @@ async def _ask(args: argparse.Namespace, question: str) -> None:
                 content = reply.choices[0].message.content if reply.choices else None
                 write(out, (content or "").rstrip("\n") + "\n")
             if args.verbose:
-                print_usage(reply.usage)
+                print_usage(reply.get("usage"))
+            print_stop_reason(args, reply.choices[0].finish_reason if reply.choices else None)
             return
-        received: list[str] = []
-        await stream_answer(client, args, messages, received, as_json=args.json)
-        if received and not received[-1].endswith("\n"):
-            write(out, "\n")
+        await stream_answer(client, args, messages, [], as_json=args.json)

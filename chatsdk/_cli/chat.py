@@ -6,17 +6,23 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from ._client_args import add_client_options, first_messages, make_client, stream_answer
+from ._client_args import (
+    add_client_options,
+    api_error_line,
+    first_messages,
+    make_client,
+    stream_answer,
+)
 from ._common import (
+    EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    PROG,
     CLIError,
     Subcommands,
     add_command,
-    error_line,
     report,
     run_async,
+    status,
     write,
 )
 
@@ -50,6 +56,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     cancel it: the stream is closed (``async with stream``) and ``KeyboardInterrupt`` comes out
     of ``anyio.run``, which ends that answer only. The question and the part of the answer that
     arrived stay in the history; if nothing arrived, the question is dropped as well.
+
+    With stdin not a terminal (``chat < questions.txt``) the session is a script: a Ctrl-C ends
+    it (exit code 130), and it exits 1 if any answer failed, after answering every line.
     """
 
     import chatsdk
@@ -68,13 +77,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             flush=True,
         )
     messages: list[MessageParam] = first_messages(args)
+    asked = failed = 0
     while True:
         try:
             line = input(prompt)
         except EOFError:
             if interactive:
                 write(sys.stdout, "\n")
-            return EXIT_OK
+                return EXIT_OK
+            return _script_end(failed, asked)
         except KeyboardInterrupt:
             write(sys.stdout, "\n")
             return EXIT_INTERRUPTED
@@ -82,25 +93,33 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if not question:
             continue
         messages.append({"role": "user", "content": question})
+        asked += 1
         received: list[str] = []
         try:
             run_async(_chat_turn, args, messages, received)
         except KeyboardInterrupt:
             write(sys.stdout, "\n")
-            print(f"{PROG}: answer interrupted", file=sys.stderr, flush=True)
+            status("answer interrupted")
+            if not interactive:
+                return EXIT_INTERRUPTED
         except chatsdk.APIError as exc:
-            if received:
-                write(sys.stdout, "\n")
-            report(error_line(exc))
+            failed += 1
+            report(api_error_line(exc, args))
         except CLIError as exc:
             report(exc.message)
             return exc.code
-        else:
-            write(sys.stdout, "\n")
         if received:
             messages.append({"role": "assistant", "content": "".join(received)})
         else:
             messages.pop()
+
+
+def _script_end(failed: int, asked: int) -> int:
+    """The exit code of a session read from a file or a pipe: 1 if any answer failed."""
+    if not failed:
+        return EXIT_OK
+    status(f"error: {failed} of {asked} questions got no whole answer (errors above)")
+    return EXIT_ERROR
 
 
 async def _chat_turn(
