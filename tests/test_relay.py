@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
+import anyio.to_thread
 import httpx
 import pytest
 from helpers import (
@@ -240,4 +242,22 @@ async def test_closing_the_iterator_early_closes_the_upstream_request() -> None:
             await events.aclose()
             assert stream.response.is_closed
             assert busy_connections(pool) == []
+            await wait_for_disconnect(server)
+
+
+async def test_an_iterator_dropped_mid_answer_closes_the_upstream_request() -> None:
+    # A framework cancelled while it sends leaves its loop without closing the iterator; the
+    # event loop's finaliser for async generators closes it, and with it the upstream request.
+    async with serve(faults=Faults(stall_after=3, stall_for=30)) as server:
+        async with server.client(max_retries=0) as api:
+            pool = pool_of(api)
+            stream = await api.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+            events = stream.to_sse()
+            with anyio.fail_after(GUARD):
+                await first_text_event(events)
+            del events
+            with anyio.fail_after(GUARD):
+                # The finaliser closes it in a task of its own: wait for that task to finish.
+                while not stream.response.is_closed or busy_connections(pool):
+                    await anyio.lowlevel.checkpoint()
             await wait_for_disconnect(server)
