@@ -29,7 +29,7 @@ from ._reader import EventReader
 from ._sse import Event
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator, AsyncIterator
     from types import TracebackType
 
     import httpx
@@ -156,6 +156,22 @@ class AsyncChatStream:
                 )
             )
         return ChatCompletion(self._accumulator.result())
+
+    def to_sse(self, *, text_only: bool = False) -> AsyncGenerator[bytes, None]:
+        """The stream as server-sent-event bytes for a browser; closes the stream when it ends.
+
+        One ``data:`` event per chunk, then ``data: [DONE]``; an error becomes a last
+        ``data: {"error": {...}}`` event (no key in it). ``text_only=True`` sends choice 0's text
+        instead, ending with ``event: done`` (or ``event: error``). Cancelling or closing the
+        iterator closes the upstream request at once. docs/web.md has the details.
+
+        Example::
+
+            return StreamingResponse(stream.to_sse(), media_type="text/event-stream")
+        """
+        from ._relay import relay
+
+        return relay(self._next_payload, self.aclose, redact=self._call.redact, text_only=text_only)
 
     async def aclose(self) -> None:
         """Close the response; safe to call more than once, and shielded from cancellation.

@@ -5,6 +5,7 @@ Each example takes the server from OPENAI_BASE_URL and OPENAI_API_KEY, as it wou
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -268,3 +269,107 @@ async def test_web_relay_reports_upstream_errors() -> None:
                 async with http.stream("GET", "/ask", params={"q": "x"}) as response:
                     events = await read_events(response)
     assert events == [("error", "BadRequestError: Nope.")]
+
+
+# -- the web chat (the browser drives it in test_web_chat.py) ------------------------------------
+
+
+@contextmanager
+def web_chat(server: LocalServer) -> Iterator[str]:
+    """Start examples/web_chat.py on a free port against ``server``; yields its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "web_chat.py"), "--port", "0",
+         "--base-url", server.base_url, "--model", "chatsdk-test"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        env=example_env(server),
+    )
+    assert proc.stdout is not None
+    try:
+        line = read_line(proc.stdout)
+        match = re.fullmatch(
+            rf"web chat on (http://127\.0\.0\.1:\d+/) using {re.escape(server.base_url)}\n", line
+        )
+        assert match, line
+        yield match[1]
+        proc.terminate()
+        assert proc.wait(WAIT) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT)
+        proc.stdout.close()
+
+
+def conversation(*turns: str) -> dict[str, Any]:
+    roles = ["user", "assistant"]
+    return {"messages": [{"role": roles[i % 2], "content": t} for i, t in enumerate(turns)]}
+
+
+@pytest.mark.anyio
+async def test_web_chat_relays_the_answer_as_chunks() -> None:
+    async with serve() as server:
+        with web_chat(server) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
+                page = await http.get("/")
+                history = conversation("My name is Ada.", "Hello Ada.", "And yours?")
+                async with http.stream("POST", "/chat", json=history) as response:
+                    headers = response.headers
+                    events = await read_events(response)
+        received = server.chat_requests[0].body
+    for element in ('id="prompt"', 'id="send"', 'id="stop"', 'id="transcript"', "AbortController"):
+        assert element in page.text
+    assert headers["content-type"].startswith("text/event-stream")
+    assert headers["cache-control"] == "no-cache" and headers["x-accel-buffering"] == "no"
+    assert events[-1] == ("message", "[DONE]")
+    chunks = [json.loads(data) for _, data in events[:-1]]
+    pieces = [c["choices"][0]["delta"].get("content") or "" for c in chunks]
+    assert len([p for p in pieces if p]) > 3  # token by token, not one block
+    assert "".join(pieces) == echo("And yours?")
+    assert received["messages"] == history["messages"]  # the whole conversation went upstream
+    assert received["model"] == "chatsdk-test" and received["stream"] is True
+
+
+@pytest.mark.anyio
+async def test_web_chat_refuses_what_is_not_a_conversation() -> None:
+    async with serve() as server:
+        with web_chat(server) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
+                answers = [
+                    await http.post("/chat", content=b"[not json"),
+                    await http.post("/chat", json={"messages": []}),
+                    await http.post("/chat", json={"messages": [{"role": "system"}]}),
+                    await http.post("/chat", content=b" " * (1024 * 1024 + 1)),
+                ]
+        assert server.chat_requests == []
+    assert [a.status_code for a in answers] == [400, 400, 400, 413]
+    assert [a.json()["error"]["param"] for a in answers] == [
+        None, "messages", "messages[0]", "messages"
+    ]
+
+
+@pytest.mark.anyio
+async def test_web_chat_reports_an_upstream_error() -> None:
+    async with serve(faults=Faults(status=400, error_message="Nope.")) as server:
+        with web_chat(server) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
+                answer = await http.post("/chat", json=conversation("x"))
+    assert answer.status_code == 400
+    assert answer.json() == {"error": {
+        "message": "Nope.", "type": "invalid_request_error", "param": None, "code": None
+    }}
+
+
+@pytest.mark.anyio
+async def test_web_chat_closes_upstream_when_the_browser_leaves() -> None:
+    async with serve(faults=Faults(stall_after=3, stall_for=30)) as server:
+        with web_chat(server) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
+                async with http.stream("POST", "/chat", json=conversation("bye")) as response:
+                    first = await read_events(response, limit=2)
+                # The browser has gone; the upstream stream is stalled on the server.
+            upstream = server.chat_requests[0]
+            with anyio.fail_after(WAIT):
+                while upstream.disconnected_at is None:
+                    await anyio.to_thread.run_sync(lambda: None)  # the server's thread records it
+    assert json.loads(first[1][1])["choices"][0]["delta"]["content"] == "(chatsdk"

@@ -41,6 +41,13 @@ class RecordedRequest:
     body: Any  # the parsed JSON body, or None when empty or not JSON
     raw_body: bytes = field(repr=False)
     request_id: str = ""
+    ended_at: float | None = None
+    """``time.monotonic()`` when the server was done with the request (answered, failed or
+    dropped); ``None`` while it is still in flight."""
+    disconnected_at: float | None = None
+    """``time.monotonic()`` when the server saw the client close the connection before the answer
+    was complete. Seen while the server waits (``Faults(delay=...)`` or ``stall_after``), which is
+    when a client that gives up leaves."""
 
 
 class ChatApp:
@@ -101,18 +108,17 @@ class ChatApp:
                 parse_error = exc
         method: str = scope["method"]
         path: str = scope["path"]
-        self.requests.append(
-            RecordedRequest(
-                method=method,
-                path=path,
-                query=scope.get("query_string", b"").decode("latin-1"),
-                headers={k.decode("latin-1").lower(): v.decode("latin-1")
-                         for k, v in scope["headers"]},
-                body=body,
-                raw_body=bytes(raw),
-                request_id=request_id,
-            )
+        record = RecordedRequest(
+            method=method,
+            path=path,
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers={k.decode("latin-1").lower(): v.decode("latin-1")
+                     for k, v in scope["headers"]},
+            body=body,
+            raw_body=bytes(raw),
+            request_id=request_id,
         )
+        self.requests.append(record)
         try:
             allowed = _ROUTES.get(path)
             if allowed is None:
@@ -123,13 +129,15 @@ class ChatApp:
                     f"Method {method} is not allowed for {path}; use {allowed}.",
                     headers=[("allow", allowed)],
                 )
-            self._check_auth(self.requests[-1].headers.get("authorization"))
+            self._check_auth(record.headers.get("authorization"))
             if path == MODELS_PATH:
                 await send_json(send, 200, json_bytes(self._models_body()), request_id)
                 return
-            await self._chat(body, parse_error, receive, send, request_id)
+            await self._chat(record, parse_error, receive, send)
         except RequestRejected as exc:
             await self._send_error(send, request_id, exc)
+        finally:
+            record.ended_at = time.monotonic()
 
     def _check_auth(self, header: str | None) -> None:
         if self.api_key is None:
@@ -170,12 +178,12 @@ class ChatApp:
 
     async def _chat(
         self,
-        body: Any,
+        record: RecordedRequest,
         parse_error: RequestRejected | None,
         receive: Receive,
         send: Send,
-        request_id: str,
     ) -> None:
+        body, request_id = record.body, record.request_id
         index = self.chat_count
         self.chat_count += 1
         try:
@@ -190,7 +198,7 @@ class ChatApp:
             if self._closing:
                 abort.set()
             self._aborts.add(abort)
-        watcher = asyncio.create_task(self._watch(receive, abort)) if abort else None
+        watcher = asyncio.create_task(self._watch(receive, abort, record)) if abort else None
         try:
             if faults is not None and faults.status is not None:
                 await pause(faults.delay, abort)
@@ -218,9 +226,12 @@ class ChatApp:
                 self._aborts.discard(abort)
 
     @staticmethod
-    async def _watch(receive: Receive, abort: asyncio.Event | None) -> None:
-        """Set `abort` when the client goes away."""
+    async def _watch(
+        receive: Receive, abort: asyncio.Event | None, record: RecordedRequest
+    ) -> None:
+        """Set `abort` and note the time when the client goes away."""
         while abort is not None:
             if (await receive())["type"] == "http.disconnect":
+                record.disconnected_at = time.monotonic()
                 abort.set()
                 return
