@@ -11,7 +11,6 @@ import ssl
 import subprocess
 import sys
 import textwrap
-import time
 import traceback
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -367,7 +366,7 @@ async def test_attempts_appear_in_the_debug_log(caplog: pytest.LogCaptureFixture
 
 
 async def test_timeout_seconds_on_the_client_and_per_request() -> None:
-    stall = Faults(stall_after=0, stall_for=0.6)  # headers, then the body waits
+    stall = Faults(stall_after=0, stall_for=0.45)  # headers, then the body waits
     async with serve(faults=stall) as server:
         async with server.client(max_retries=0, timeout=0.15) as client:
             with anyio.fail_after(GUARD), pytest.raises(chatsdk.APITimeoutError):
@@ -387,7 +386,7 @@ async def test_timeout_seconds_on_the_client_and_per_request() -> None:
 
 async def test_timeout_none_means_no_limit_at_all() -> None:
     # Silent for longer than the client's timeout, then pings only: fine with timeout=None.
-    faults = Faults(stall_after=2, stall_for=0.5, stall_ping=0.05)
+    faults = Faults(stall_after=2, stall_for=0.35, stall_ping=0.05)
     async with serve(faults=faults) as server:
         async with server.client(max_retries=0, timeout=0.1) as client:
             with pytest.raises(chatsdk.APITimeoutError):
@@ -396,7 +395,7 @@ async def test_timeout_none_means_no_limit_at_all() -> None:
         async with server.client(max_retries=0, timeout=None) as client:
             assert client.timeout == httpx.Timeout(None)
             assert await ask_streamed(client, "patient") == echo("patient")
-    async with serve(faults=Faults(stall_after=0, stall_for=0.5)) as server:
+    async with serve(faults=Faults(stall_after=0, stall_for=0.35)) as server:
         async with server.client(max_retries=0, timeout=0.1) as client:
             with pytest.raises(chatsdk.APITimeoutError):
                 await ask(client, "patient")
@@ -430,8 +429,8 @@ async def test_keepalive_comments_between_events_do_not_trip_the_idle_timeout() 
 async def test_deadline_bounds_a_buffered_request_and_a_stream() -> None:
     faults = Faults(stall_after=2, stall_for=30, stall_ping=0.02)  # pings keep reads alive
     async with serve(faults=faults) as server:
-        async with server.client(max_retries=0, timeout=30, deadline=0.4) as client:
-            assert client.deadline == 0.4
+        async with server.client(max_retries=0, timeout=30, deadline=0.15) as client:
+            assert client.deadline == 0.15
             with anyio.fail_after(GUARD), pytest.raises(chatsdk.APITimeoutError, match="deadline"):
                 await ask(client, "x")
             stream = await open_stream(client, "x")
@@ -441,7 +440,7 @@ async def test_deadline_bounds_a_buffered_request_and_a_stream() -> None:
         async with server.client(max_retries=0, timeout=30) as client:
             assert client.deadline is None
             with anyio.fail_after(GUARD), pytest.raises(chatsdk.APITimeoutError, match="deadline"):
-                await ask_streamed(client, "x", deadline=0.3)
+                await ask_streamed(client, "x", deadline=0.15)
 
 
 async def test_deadline_and_timeout_are_checked() -> None:
@@ -516,13 +515,13 @@ async def test_drain_after_done_is_short_and_bounded(junk: bool) -> None:
 
 
 @needs_proc
-async def test_a_thousand_abandoned_streams_leave_nothing_behind(anyio_backend: str) -> None:
+async def test_five_hundred_abandoned_streams_leave_nothing_behind(anyio_backend: str) -> None:
     fds_before = open_fds()
     async with serve() as server:
         tasks_before = await settled_task_count(anyio_backend)
         client = server.client(max_retries=0)
         pool = pool_of(client)
-        for i in range(1000):
+        for i in range(500):
             stream = await open_stream(client, f"abandon {i} now please")
             if i % 2:
                 async with stream:
@@ -917,7 +916,7 @@ async def test_an_endless_stream_of_content_is_bounded_by_the_deadline() -> None
     body = Endless(comments=False)
     response = httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=body)
     async with mock(lambda request: response, max_retries=2, timeout=30) as client:
-        stream = await open_stream(client, "x", deadline=0.5)
+        stream = await open_stream(client, "x", deadline=0.2)
         with anyio.fail_after(GUARD):
             with pytest.raises(chatsdk.APITimeoutError, match="deadline") as info:
                 await stream.final()
@@ -976,15 +975,3 @@ async def test_closed_streams_are_collected_without_a_warning() -> None:
             # chatsdk's own warning is only for a stream nobody closed.
             assert [w for w in caught if "AsyncChatStream" in str(w.message)] == []
             assert await ask(client, "ok") == echo("ok")
-
-
-async def test_local_server_answers_a_kept_alive_request_without_nagle_delay() -> None:
-    async with serve() as server:
-        async with server.client(max_retries=0) as client:
-            await ask(client, "warm up")
-            times = []
-            for i in range(21):
-                started = time.perf_counter()
-                await ask(client, f"quick {i}")
-                times.append(time.perf_counter() - started)
-    assert sorted(times)[10] < 0.02, f"median {sorted(times)[10] * 1000:.0f} ms"

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._fault_effects import DeliberateDrop
 
-__all__ = ["SHUTDOWN_GRACE", "install_log_filter", "serve_app"]
+__all__ = ["SHUTDOWN_GRACE", "install_log_filter", "listening_socket", "serve_app"]
 
 # Open responses get this long to end after a stop; delays and stalls end at once, so this only
 # covers responses still being written. Then their tasks are cancelled.
@@ -33,6 +33,23 @@ def install_log_filter() -> None:
     logger = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _DropFilter) for f in logger.filters):
         logger.addFilter(_DropFilter())
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on ``host:port`` whose accepted connections send without delay.
+
+    Bound here rather than in uvicorn, so that a busy port raises a plain ``OSError``.
+    ``TCP_NODELAY`` is set on it because accepted sockets inherit it: without it, a reply on a
+    kept-alive connection can wait ~40 ms for a delayed ACK (asyncio sets it only on sockets it
+    recognises as TCP, and this one's protocol number is 0).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise OSError(exc.errno, f"could not listen on {host}:{port}: {exc.strerror}") from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 async def serve_app(
@@ -58,18 +75,7 @@ async def serve_app(
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
     )
     config.load()
-    # Bind here rather than in uvicorn, so a busy port raises a plain OSError for start().
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        sock = socket.create_server((host, port), family=family)
-    except OSError as exc:
-        raise OSError(
-            exc.errno, f"could not listen on {host}:{port}: {exc.strerror}"
-        ) from exc
-    # Accepted sockets inherit this; without it a kept-alive request can wait ~40 ms for a
-    # delayed ACK (asyncio sets it only on sockets it recognises as TCP, and this one's
-    # protocol number is 0).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock = listening_socket(host, port)
     server = uvicorn.Server(config)
     server.lifespan = config.lifespan_class(config)
     try:

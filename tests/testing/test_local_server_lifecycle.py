@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 import chatsdk
 from chatsdk.testing import Faults, LocalServer, serve
+from chatsdk.testing._uvicorn import listening_socket
 
 # One TLS context for all clients: building one per client costs ~30 ms, and every
 # connection here is plain HTTP on loopback anyway.
@@ -187,3 +189,26 @@ def test_core_package_does_not_import_the_server() -> None:
     result = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_accepted_connections_send_without_nagle_delay(host: str) -> None:
+    # The server's listening socket: what it accepts inherits TCP_NODELAY, so a reply on a
+    # kept-alive connection is not held back waiting for a delayed ACK.
+    try:
+        listener = listening_socket(host, 0)
+    except OSError as exc:  # a machine without IPv6 on loopback
+        pytest.skip(f"cannot listen on {host}: {exc}")
+    with listener, socket.create_connection(listener.getsockname()[:2]) as peer:
+        accepted, _ = listener.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            peer.sendall(b"ping")
+            assert accepted.recv(4) == b"ping"
+
+
+def test_a_busy_port_is_a_plain_os_error_naming_it() -> None:
+    with listening_socket("127.0.0.1", 0) as first:
+        port = first.getsockname()[1]
+        with pytest.raises(OSError, match=f"could not listen on 127.0.0.1:{port}"):
+            listening_socket("127.0.0.1", port)
