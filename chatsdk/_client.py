@@ -38,9 +38,11 @@ from ._options import (
     TimeoutTypes,
     as_timeout,
     check_api_key,
+    check_backend,
     check_deadline,
     check_headers,
     check_http_client,
+    connection_limits,
     retry_policy,
 )
 from ._retry import RetryPolicy
@@ -61,10 +63,6 @@ _VERSION_SEGMENT = re.compile(r"/v\d+[a-z0-9]*(/|$)")
 # Ten minutes: long enough for a slow model's whole answer, short enough that a dead server is
 # noticed. It bounds connecting, each read, and the idle gap between stream events.
 DEFAULT_TIMEOUT = 600.0
-# httpx's default of 100 connections makes the 101st concurrent stream wait for a free one; chat
-# servers are used with hundreds of streams open at once, so the pool allows 1,000, and keeps up to
-# 100 idle connections alive for reuse.
-DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 _DEFAULT_RETRY = RetryPolicy()
 
 
@@ -96,6 +94,9 @@ class AsyncChatClient:
     - ``deadline``: seconds for a whole call, retries and streams included; ``None`` (default)
       for none.
     - ``retry``: the :class:`RetryPolicy` (delays, which statuses); each request may pass its own.
+    - ``max_connections``: the pool's size, 1,000 if not given (not with ``http_client``).
+    - ``backend``: ``"httpx"`` (default) or ``"aiohttp"`` (asyncio only; ``chatsdk[aiohttp]``),
+      the HTTP stack under the client it makes (not with ``http_client``).
 
     Every setting is checked here, and a bad one raises ``TypeError`` or ``ValueError`` naming it
     (never quoting a key). A client belongs to one event loop at a time; used from another (a
@@ -120,9 +121,13 @@ class AsyncChatClient:
         *,
         deadline: float | None = None,
         retry: RetryPolicy = _DEFAULT_RETRY,
+        max_connections: int = NOT_GIVEN,
+        backend: str = "httpx",
     ) -> None:
         configure_from_env()
         check_http_client(http_client)
+        self._limits = connection_limits(max_connections, http_client)
+        self._backend = check_backend(backend, http_client, _running_loop())
         if api_key is None:
             api_key = os.environ.get("OPENAI_API_KEY") or None
         check_api_key(api_key)
@@ -177,7 +182,7 @@ class AsyncChatClient:
         # client makes its own transport, as httpx itself defers it.
         from ._pool import make_client
 
-        return make_client(limits=DEFAULT_LIMITS, timeout=self.timeout)
+        return make_client(limits=self._limits, timeout=self.timeout, backend=self._backend)
 
     def _http_here(self) -> httpx.AsyncClient:
         """The HTTP client for the running event loop: a pool's connections belong to the loop

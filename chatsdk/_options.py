@@ -27,10 +27,12 @@ __all__ = [
     "TimeoutTypes",
     "as_timeout",
     "check_api_key",
+    "check_backend",
     "check_deadline",
     "check_headers",
     "check_http_client",
     "check_json",
+    "connection_limits",
     "retry_policy",
 ]
 
@@ -71,8 +73,7 @@ def as_timeout(timeout: TimeoutTypes) -> httpx.Timeout:
         raise TypeError(f"timeout must be seconds, an httpx.Timeout or None, not {timeout!r}.")
     if timeout is not None and not timeout > 0:
         raise TypeError(
-            f"timeout must be a positive number of seconds (or None for no limit), not "
-            f"{timeout!r}."
+            f"timeout must be a positive number of seconds (or None for no limit), not {timeout!r}."
         )
     return httpx.Timeout(timeout)
 
@@ -142,6 +143,58 @@ def check_http_client(http_client: object) -> None:
             f"http_client must be an httpx.AsyncClient (chatsdk is async), not "
             f"{type(http_client).__module__}.{type(http_client).__qualname__}."
         )
+
+
+BACKENDS = ("httpx", "aiohttp")
+
+
+def check_backend(backend: object, http_client: object, loop: object = None) -> str:
+    """``backend`` is one of :data:`BACKENDS`, not given with an ``http_client``, and not
+    aiohttp where ``loop`` (the running event loop, if any) is trio's."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(
+            f"backend must be 'httpx' (the default) or 'aiohttp' (pip install "
+            f"'chatsdk[aiohttp]'), not {backend!r}."
+        )
+    if backend != "httpx" and http_client is not None:
+        raise ValueError(
+            f"backend={backend!r} and http_client cannot be used together: the backend is the "
+            "transport of the HTTP client chatsdk makes. Leave one of them out."
+        )
+    if backend == "aiohttp" and type(loop).__name__ == "TrioToken":
+        raise ValueError(
+            "backend='aiohttp' runs on asyncio only (aiohttp has no trio support); use the "
+            "default backend='httpx' under trio."
+        )
+    return backend
+
+
+# httpx's default of 100 connections makes the 101st concurrent stream wait for a free one; chat
+# servers are used with hundreds of streams open at once, so the pool allows 1,000 unless told
+# otherwise, and keeps up to 100 idle connections alive for reuse.
+DEFAULT_MAX_CONNECTIONS = 1000
+MAX_KEEPALIVE = 100
+
+
+def connection_limits(max_connections: object, http_client: object) -> httpx.Limits:
+    """The pool's limits: ``max_connections`` (1,000 when not given), up to 100 kept idle; not
+    with an ``http_client``, whose pool is its own."""
+    if max_connections is NOT_GIVEN:
+        max_connections = DEFAULT_MAX_CONNECTIONS
+    elif http_client is not None:
+        raise ValueError(
+            "max_connections and http_client cannot be used together: the pool is the "
+            "http_client's. Set httpx.Limits(max_connections=...) on it, or leave it out."
+        )
+    if type(max_connections) is not int or max_connections < 1:
+        raise TypeError(
+            f"max_connections must be an int >= 1 (concurrent connections in the pool), not "
+            f"{max_connections!r}."
+        )
+    return httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=min(max_connections, MAX_KEEPALIVE),
+    )
 
 
 def check_json(value: Any, parameter: str) -> None:

@@ -52,6 +52,9 @@ class Request:
     def assign_to_connection(self, connection: Any) -> None:
         self.connection = connection
 
+    def clear_connection(self) -> None:
+        self.connection = None
+
 
 class Limits(TypedDict, total=False):
     max_connections: int
@@ -70,6 +73,10 @@ class Pool(LinearPool):
         self._connections = connections
         self._requests = requests
         self.created: list[Connection] = []
+
+    @property
+    def connections(self) -> list[Any]:  # stand-ins
+        return list(self._connections)
 
     def create_connection(self, origin: Any) -> Any:
         connection = Connection(origin, idle=False)
@@ -136,7 +143,7 @@ def test_expired_and_closed_connections_leave_the_pool() -> None:
     live = Connection(A)
     pool = Pool([expired, closed, live], [], max_connections=10)
     assert plan(pool) == [expired]
-    assert pool._connections == [live]
+    assert pool.connections == [live]
 
 
 def test_surplus_idle_connections_are_closed() -> None:
@@ -150,7 +157,7 @@ def test_surplus_idle_connections_are_closed() -> None:
     )
     closing = plan(pool)
     assert closing == idle[:3]
-    assert pool._connections == [*idle[3:], busy]
+    assert pool.connections == [*idle[3:], busy]
 
 
 def test_the_default_client_uses_the_one_pass_pool() -> None:
