@@ -23,6 +23,7 @@ cycle (a test walks the imports), and every module's docstring says its one job:
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
              _body          a reply's body read within a cap, inflated in bounded steps
              _pool          the HTTP transport a client makes for itself
+             _aiohttp       backend="aiohttp": an httpx transport over aiohttp (lazily imported)
     layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)
     (pure)   · _shapes (a chunk's or reply's fields checked) · _inflate (Content-Encoding
              undone in bounded steps) · _accumulate (chunks -> reply) · _models, _view (views

@@ -121,7 +121,13 @@ PURE = [
     "chatsdk._json",
     "chatsdk._logging",
 ]
-LAYER_2 = ["chatsdk._call", "chatsdk._reader", "chatsdk._streaming", "chatsdk._pool"]
+LAYER_2 = [
+    "chatsdk._call",
+    "chatsdk._reader",
+    "chatsdk._streaming",
+    "chatsdk._pool",
+    "chatsdk._aiohttp",
+]
 
 
 @pytest.mark.parametrize("name", PURE)
