@@ -131,6 +131,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
+        self.in_flight = 0
+        """Requests sent or waiting to be, whose reply is not closed yet."""
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether no aiohttp session is open (none yet, or closed by ``aclose()``)."""
+        return self._session is None or self._session.closed
 
     def _open(self) -> aiohttp.ClientSession:
         limits = self._limits
@@ -156,11 +163,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._session or self._open()
         timeouts = request.extensions.get("timeout", {})
         slots = self._slots
-        if slots is not None and not await _acquire(slots, timeouts.get("pool")):
-            raise httpx.PoolTimeout(
-                "No connection of the pool became free in time.", request=request
-            )
-        release = slots.release if slots is not None else _nothing
+        self.in_flight += 1
+        try:
+            if slots is not None and not await _acquire(slots, timeouts.get("pool")):
+                raise httpx.PoolTimeout(
+                    "No connection of the pool became free in time.", request=request
+                )
+        except BaseException:
+            self.in_flight -= 1
+            raise
+
+        def release() -> None:
+            self.in_flight -= 1
+            if slots is not None:
+                slots.release()
+
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in request.headers.raw
@@ -205,10 +222,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 def _version(response: aiohttp.ClientResponse) -> bytes:
     version = response.version
     return b"HTTP/1.1" if version is None else f"HTTP/{version.major}.{version.minor}".encode()
-
-
-def _nothing() -> None:
-    pass
 
 
 async def _acquire(slots: asyncio.Semaphore, wait: float | None) -> bool:

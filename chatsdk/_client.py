@@ -95,8 +95,8 @@ class AsyncChatClient:
       for none.
     - ``retry``: the :class:`RetryPolicy` (delays, which statuses); each request may pass its own.
     - ``max_connections``: the pool's size, 1,000 if not given (not with ``http_client``).
-    - ``backend``: ``"httpx"`` (default) or ``"aiohttp"`` (asyncio only; ``chatsdk[aiohttp]``),
-      the HTTP stack under the client it makes (not with ``http_client``).
+    - ``backend``: ``"httpx"`` or ``"aiohttp"`` (asyncio only; ``chatsdk[aiohttp]``), the HTTP
+      stack under the client it makes; defaults to ``CHATSDK_BACKEND``, then ``"httpx"``.
 
     Every setting is checked here, and a bad one raises ``TypeError`` or ``ValueError`` naming it
     (never quoting a key). A client belongs to one event loop at a time; used from another (a
@@ -122,11 +122,13 @@ class AsyncChatClient:
         deadline: float | None = None,
         retry: RetryPolicy = _DEFAULT_RETRY,
         max_connections: int = NOT_GIVEN,
-        backend: str = "httpx",
+        backend: str = NOT_GIVEN,
     ) -> None:
         configure_from_env()
         check_http_client(http_client)
         self._limits = connection_limits(max_connections, http_client)
+        if backend is NOT_GIVEN:
+            backend = "httpx" if http_client else os.environ.get("CHATSDK_BACKEND") or "httpx"
         self._backend = check_backend(backend, http_client, _running_loop())
         if api_key is None:
             api_key = os.environ.get("OPENAI_API_KEY") or None

@@ -115,13 +115,32 @@ MESSAGES = [{"role": "user", "content": "Hello!"}]
 
 
 def pool_of(client: chatsdk.AsyncChatClient) -> Any:
-    """The httpcore connection pool behind a client that owns its HTTP client."""
-    return client._http._transport._pool  # type: ignore[attr-defined]
+    """The httpcore connection pool behind a client that owns its HTTP client (on the aiohttp
+    backend, its transport, which counts what it holds)."""
+    transport = client._http._transport
+    return getattr(transport, "_pool", transport)
 
 
 def busy_connections(pool: Any) -> list[Any]:
-    """Connections that are neither idle in the pool nor closed: held by someone."""
+    """Connections that are neither idle in the pool nor closed: held by someone (on the aiohttp
+    backend, one entry per request whose reply is not closed)."""
+    if hasattr(pool, "in_flight"):
+        return [pool] * pool.in_flight
     return [c for c in pool.connections if not (c.is_idle() or c.is_closed())]
+
+
+def requests_in(pool: Any) -> int:
+    """Requests the pool holds: sent, or waiting for a connection."""
+    if hasattr(pool, "in_flight"):
+        return int(pool.in_flight)
+    return len(pool._requests)
+
+
+def pool_is_closed(pool: Any) -> bool:
+    """Whether the pool holds no connection any more (after the client's ``aclose()``)."""
+    if hasattr(pool, "in_flight"):
+        return bool(pool.is_closed)
+    return list(pool.connections) == []
 
 
 async def settled_task_count(backend: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -243,4 +244,5 @@ def test_import_chatsdk_does_not_import_aiohttp() -> None:
         "chatsdk.AsyncChatClient(api_key='k', base_url='http://h/v1', backend='aiohttp')\n"
         "assert 'aiohttp' in sys.modules\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    env = {name: value for name, value in os.environ.items() if name != "CHATSDK_BACKEND"}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=env)

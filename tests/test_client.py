@@ -169,6 +169,7 @@ async def test_owned_http_client_closed() -> None:
     assert client._http.is_closed
 
 
+@pytest.mark.httpx_only("reads httpcore's connection pool")
 def test_default_pool_carries_a_thousand_connections() -> None:
     client = chatsdk.AsyncChatClient(api_key="k", base_url="http://h/v1")
     pool = client._http._transport._pool  # type: ignore[attr-defined]

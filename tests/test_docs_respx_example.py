@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "testing.md"
 SECTION = "## Faking chatsdk in your own tests with respx"
 MARKED_BLOCK = re.compile(r"^<!-- respx-example -->\n```python\n(.*?)^```$", re.M | re.S)
@@ -31,6 +33,7 @@ def example_code() -> str:
     return "\n\n".join(blocks)
 
 
+@pytest.mark.httpx_only("the example fakes httpx's transport with respx")
 def test_the_documented_respx_example_passes(tmp_path: Path) -> None:
     code = example_code()
     assert code.count("@pytest.mark.asyncio") == EXPECTED_TESTS

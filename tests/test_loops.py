@@ -91,6 +91,7 @@ def test_a_client_used_from_two_asyncio_runs_works(server: KeepAliveServer) -> N
     assert server.connections == 2, "one pool (and connection) per event loop"
 
 
+@pytest.mark.httpx_only('runs trio, where the aiohttp backend is refused')
 def test_a_client_used_from_asyncio_then_trio_then_asyncio_works(server: KeepAliveServer) -> None:
     client = chatsdk.AsyncChatClient(api_key=KEY, base_url=server.base_url, max_retries=0)
     assert asyncio.run(ask(client)) == "Hi! Hi!"

@@ -160,6 +160,7 @@ def test_surplus_idle_connections_are_closed() -> None:
     assert pool.connections == [*idle[3:], busy]
 
 
+@pytest.mark.httpx_only("reads httpcore's connection pool")
 def test_the_default_client_uses_the_one_pass_pool() -> None:
     client = chatsdk.AsyncChatClient(api_key="k", base_url="http://h/v1")
     pool = client._http._transport._pool  # type: ignore[attr-defined]
@@ -213,6 +214,7 @@ def test_transport_keeps_limits() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.httpx_only("reads httpcore's connection pool")
 async def test_many_concurrent_requests_over_the_pool() -> None:
     import anyio
 
@@ -236,6 +238,7 @@ async def test_many_concurrent_requests_over_the_pool() -> None:
     assert sorted(answers) == sorted(f"{ECHO_PREFIX}q{i}" for i in range(200))
 
 
+@pytest.mark.httpx_only("reads httpcore's connection pool")
 def test_environment_proxies_still_apply(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
     monkeypatch.delenv("NO_PROXY", raising=False)

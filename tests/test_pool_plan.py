@@ -157,6 +157,7 @@ def test_planning_asks_the_same_of_the_pool_however_many_streams_are_open() -> N
 
 
 @pytest.mark.anyio
+@pytest.mark.httpx_only("reads httpcore's connection pool")
 async def test_max_connections_bounds_the_connections_a_client_opens() -> None:
     async with serve() as server, server.client(max_retries=0, max_connections=4) as client:
         pool = client._http._transport._pool  # type: ignore[attr-defined]

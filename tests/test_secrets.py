@@ -131,6 +131,7 @@ async def test_a_local_protocol_error_is_not_retried_and_never_shows_the_key() -
     assert_no_secret(*texts(info.value))
 
 
+@pytest.mark.httpx_only("checks httpcore's own log lines, which aiohttp does not write")
 async def test_no_log_line_of_chatsdk_httpx_or_httpcore_shows_the_key(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
