@@ -106,6 +106,26 @@ async def test_the_connection_is_reused_after_a_stream_ends() -> None:
     assert server.connections == 1
 
 
+async def test_max_connections_bounds_the_connections_and_every_request_is_served() -> None:
+    async with counting_server(sse_reply("ok")) as server:
+        async with client_for(server, max_connections=3) as client:
+            answers: list[str] = []
+
+            async def ask() -> None:
+                stream = await client.chat.completions.create(
+                    model="m", messages=MESSAGES, stream=True
+                )
+                answers.append((await stream.final()).choices[0].message.content or "")
+
+            with anyio.fail_after(GUARD):
+                async with anyio.create_task_group() as tg:
+                    for _ in range(20):
+                        tg.start_soon(ask)
+            assert client._http._transport.in_flight == 0  # type: ignore[attr-defined]
+    assert answers == ["ok"] * 20
+    assert server.connections <= 3
+
+
 async def test_a_stream_left_part_way_closes_its_connection() -> None:
     async def endless(stream: anyio.abc.ByteStream) -> None:
         await stream.send(
