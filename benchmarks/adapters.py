@@ -9,6 +9,9 @@ text, which the harness compares with the text the server was asked to send.
 * ``floor``: a bare ``httpx.AsyncClient`` + ``httpx_sse.aconnect_sse`` + ``json.loads`` loop,
   with ``Limits(max_connections=1000, max_keepalive_connections=100)`` (httpx's default of
   100/20 can hold neither 500 streams nor 50 idle keep-alive connections).
+* ``chatsdk-aiohttp``: ``chatsdk.AsyncChatClient(backend="aiohttp")``.
+* ``aiohttp``: a bare ``aiohttp.ClientSession`` + line reading + ``json.loads`` loop (a
+  ``TCPConnector`` limited to 1,000 connections): the floor of the aiohttp backend.
 
 Each operation writes its read loop out in full, though the loops look alike: a shared helper
 (an async generator, a callback) would add a layer to the path being measured, the floor's most
@@ -22,11 +25,13 @@ Variants used by the pool study (``--adapters``), not part of the default run:
   planning in one pass: ``chatsdk._pool``).
 * ``floor-httpcore2``: the floor on httpcore2's connection pool (the pool under openai's
   ``httpx2``), wrapped as an ``httpx`` transport.
-* ``floor-aiohttp``: the floor on ``httpx_aiohttp.AiohttpTransport``.
+* ``floor-aiohttp``: the floor on chatsdk's aiohttp transport (``chatsdk._aiohttp``).
 * ``chatsdk-default``: chatsdk given an ``http_client`` on httpx's stock transport, to show
   what its own transport saves.
-* ``chatsdk-httpcore2``, ``chatsdk-aiohttp``: chatsdk given an ``http_client`` on those
-  transports.
+* ``chatsdk-httpcore2``: chatsdk given an ``http_client`` on that transport.
+
+``max_connections`` on an adapter (set before ``open``) sizes its pool: the scale mode
+(``scale.py``) opens thousands of streams at once.
 """
 
 from __future__ import annotations
@@ -48,6 +53,13 @@ class Adapter:
     """Base class: subclasses fill in the four operations."""
 
     name = "?"
+    max_connections: int | None = None  # None: the adapter's usual pool size
+
+    def limits(self, usual: dict[str, int]) -> dict[str, int]:
+        if self.max_connections is None:
+            return usual
+        keep = min(self.max_connections, usual["max_keepalive_connections"])
+        return {"max_connections": self.max_connections, "max_keepalive_connections": keep}
 
     async def open(self, base_url: str) -> None:
         raise NotImplementedError
@@ -89,9 +101,9 @@ def make_transport(kind: str, limits: dict[str, int]) -> Any:
 
         return Httpcore2Transport(**limits)
     if kind == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
+        from chatsdk._aiohttp import AiohttpTransport
 
-        return AiohttpTransport(limits=httpx.Limits(**limits))
+        return AiohttpTransport(httpx.Limits(**limits))
     raise ValueError(f"unknown transport {kind!r}")
 
 
@@ -103,7 +115,7 @@ class FloorAdapter(Adapter):
         self, name: str, limits: dict[str, int] | None = None, transport: str = "default"
     ) -> None:
         self.name = name
-        self.limits = BIG_LIMITS if limits is None else limits
+        self.limits_usual = BIG_LIMITS if limits is None else limits
         self.transport = transport
 
     async def open(self, base_url: str) -> None:
@@ -115,7 +127,7 @@ class FloorAdapter(Adapter):
             base_url=base_url,
             headers={"Authorization": "Bearer sk-bench"},
             timeout=TIMEOUT,
-            transport=make_transport(self.transport, self.limits),
+            transport=make_transport(self.transport, self.limits(self.limits_usual)),
         )
 
     async def aclose(self) -> None:
@@ -270,23 +282,31 @@ class OpenAIAdapter(_SdkAdapter):
 
 
 class ChatsdkAdapter(_SdkAdapter):
-    def __init__(self, name: str = "chatsdk", transport: str | None = None) -> None:
+    def __init__(
+        self, name: str = "chatsdk", transport: str | None = None, backend: str = "httpx"
+    ) -> None:
         self.name = name
         self.transport = transport
+        self.backend = backend
 
     async def open(self, base_url: str) -> None:
         import chatsdk
 
         http_client = None
+        options: dict[str, Any] = {}
         if self.transport is not None:
             import httpx
 
             http_client = httpx.AsyncClient(
-                timeout=TIMEOUT, transport=make_transport(self.transport, BIG_LIMITS)
+                timeout=TIMEOUT, transport=make_transport(self.transport, self.limits(BIG_LIMITS))
             )
+        else:
+            options["backend"] = self.backend
+            if self.max_connections is not None:
+                options["max_connections"] = self.max_connections
         self._http_client = http_client
         self.client = chatsdk.AsyncChatClient(
-            api_key="sk-bench", base_url=base_url, http_client=http_client
+            api_key="sk-bench", base_url=base_url, http_client=http_client, **options
         )
         await self.client.__aenter__()
 
@@ -296,27 +316,115 @@ class ChatsdkAdapter(_SdkAdapter):
             await self._http_client.aclose()
 
 
+# --------------------------------------------------------------------------- bare aiohttp
+
+
+class AiohttpAdapter(Adapter):
+    """A bare aiohttp loop: the request by hand, SSE read line by line, ``json.loads``."""
+
+    name = "aiohttp"
+
+    async def open(self, base_url: str) -> None:
+        import aiohttp
+
+        limit = self.max_connections or BIG_LIMITS["max_connections"]
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=limit),
+            headers={"Authorization": "Bearer sk-bench"},
+            timeout=aiohttp.ClientTimeout(total=TIMEOUT),
+        )
+        self.url = base_url + "/chat/completions"
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+    async def buffered(self, model: str) -> str:
+        async with self.session.post(
+            self.url, json={"model": model, "messages": MESSAGES}
+        ) as response:
+            response.raise_for_status()
+            content: str = json.loads(await response.read())["choices"][0]["message"]["content"]
+            return content
+
+    async def _stream(
+        self, model: str, on_content: Callable[[str], Awaitable[object] | None]
+    ) -> None:
+        body = {"model": model, "messages": MESSAGES, "stream": True}
+        loads = json.loads
+        async with self.session.post(self.url, json=body) as response:
+            response.raise_for_status()
+            async for line in response.content:
+                if not line.startswith(b"data: ") or line.startswith(b"data: [DONE]"):
+                    continue  # read on to the end so the connection goes back to the pool
+                choices = loads(line[6:])["choices"]
+                if choices:
+                    content = choices[0]["delta"].get("content")
+                    if content:
+                        waiting = on_content(content)
+                        if waiting is not None:
+                            await waiting
+
+    async def stream_text(self, model: str) -> str:
+        parts: list[str] = []
+        await self._stream(model, parts.append)
+        return "".join(parts)
+
+    async def stream_ttft(self, model: str) -> tuple[float, str]:
+        parts: list[str] = []
+        first = 0.0
+        start = time.perf_counter()
+
+        def on_content(content: str) -> None:
+            nonlocal first
+            if not parts:
+                first = time.perf_counter() - start
+            parts.append(content)
+
+        await self._stream(model, on_content)
+        return first, "".join(parts)
+
+    async def stream_paused(self, model: str, on_first: OnOpen, release: asyncio.Event) -> str:
+        parts: list[str] = []
+
+        def on_content(content: str) -> Awaitable[bool] | None:
+            parts.append(content)
+            if len(parts) == 1:
+                on_first()
+                return release.wait()
+            return None
+
+        await self._stream(model, on_content)
+        return "".join(parts)
+
+
 # --------------------------------------------------------------------------- registry
 
-DEFAULT_ADAPTERS = ("chatsdk", "openai", "floor")
+DEFAULT_ADAPTERS = ("chatsdk", "chatsdk-aiohttp", "openai", "floor", "aiohttp")
 
 # What ``import`` means for each adapter in the import-time figure.
 IMPORTS = {
     "chatsdk": "import chatsdk",
+    "chatsdk-aiohttp": "import chatsdk, aiohttp",
     "openai": "import openai",
     "floor": "import httpx, httpx_sse, anyio",
+    "aiohttp": "import aiohttp",
 }
 
 # A cheap availability probe for each adapter family.
 PROBES = {
     "chatsdk": "import chatsdk; chatsdk.AsyncChatClient",
+    "chatsdk-aiohttp": "import chatsdk, aiohttp",
     "openai": "import openai; openai.AsyncOpenAI",
     "floor": "import httpx, httpx_sse, anyio",
+    "aiohttp": "import aiohttp",
 }
 
 
 def family(name: str) -> str:
-    return name.split("-", 1)[0]
+    if name in PROBES:
+        return name
+    fam = name.split("-", 1)[0]
+    return "chatsdk-aiohttp" if fam == "chatsdk" and name.endswith("-aiohttp") else fam
 
 
 def make_adapter(name: str) -> Adapter:
@@ -333,8 +441,12 @@ def make_adapter(name: str) -> Adapter:
         return OpenAIAdapter()
     if name == "chatsdk":
         return ChatsdkAdapter()
-    if name in ("chatsdk-default", "chatsdk-httpcore2", "chatsdk-aiohttp"):
+    if name in ("chatsdk-default", "chatsdk-httpcore2"):
         return ChatsdkAdapter(name, transport=name.split("-", 1)[1])
+    if name == "chatsdk-aiohttp":
+        return ChatsdkAdapter(name, backend="aiohttp")
+    if name == "aiohttp":
+        return AiohttpAdapter()
     raise ValueError(f"unknown adapter {name!r}")
 
 

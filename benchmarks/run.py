@@ -5,6 +5,8 @@
     python benchmarks/run.py --only stream_long --repeat 7 --json out.json
     python benchmarks/run.py --only buffered_c50 \
         --adapters floor,floor-httpx-defaults,floor-fastpool
+    python benchmarks/run.py --scale                       # 1,000 / 5,000 / 10,000 open streams
+    python benchmarks/run.py --scale 200 --plot curve.png  # a tiny step, and the curve as a PNG
 
 A local server runs in its own process; each measurement runs in a fresh client process, and
 the adapters are interleaved across repeats (A B C, A B C, ...). See docs/performance.md.
@@ -27,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import adapters  # noqa: E402
+import scale  # noqa: E402
 from client import FIGURES, SIZES  # noqa: E402
 
 ALL_FIGURES = ("import", *FIGURES)
@@ -50,6 +53,13 @@ TARGETS = [
     ("ttft", "p50_ms", "floor", 1.2),
     ("buffered_c50", "cpu_us_per_req", "openai", 1.0),
     ("rss_paused", "kib_per_stream", "floor", 1.1),
+]
+# The aiohttp backend's targets: chatsdk-aiohttp / that adapter.
+AIOHTTP_TARGETS = [
+    ("stream_long", "cpu_us_per_chunk", "floor", 0.5),
+    ("stream_many", "cpu_us_per_chunk", "floor", 0.4),
+    ("buffered_c50", "cpu_us_per_req", "openai", 0.25),
+    ("ttft", "p50_ms", "floor", 0.7),
 ]
 
 
@@ -125,7 +135,11 @@ def measure_import(name: str, *, write_bytecode: bool = False) -> dict[str, Any]
         env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
         env=env,
     )
     process = time.perf_counter() - t0
@@ -221,8 +235,8 @@ def render(
     ]
     targets = {(f, m): (ref, limit) for f, m, ref, limit in TARGETS}
 
-    def ratio(figure: str, metric: str, ref: str) -> float | None:
-        a = summary.get((figure, metric, "chatsdk"))
+    def ratio(figure: str, metric: str, ref: str, of: str = "chatsdk") -> float | None:
+        a = summary.get((figure, metric, of))
         b = summary.get((figure, metric, ref))
         if a is None or b is None or b["median"] == 0:
             return None
@@ -250,6 +264,19 @@ def render(
                 f"{'-' if vs_floor is None else f'{vs_floor:.2f}'} | "
                 f"{'-' if vs_openai is None else f'{vs_openai:.2f}'} | {target} | {status} |"
             )
+    if "chatsdk-aiohttp" in names:
+        lines += [
+            "",
+            "| figure | metric | chatsdk-aiohttp / | ratio | target | status |",
+            "|---|---|---|---:|---|---|",
+        ]
+        for figure, metric, ref, limit in AIOHTTP_TARGETS:
+            if figure not in figures:
+                continue
+            got = ratio(figure, metric, ref, of="chatsdk-aiohttp")
+            status = "not measured" if got is None else "met" if got <= limit else "NOT MET"
+            shown = "-" if got is None else f"{got:.2f}"
+            lines.append(f"| {figure} | {metric} | {ref} | {shown} | <= {limit} | {status} |")
     if skipped:
         lines.append("")
     for name, why in skipped.items():
@@ -277,7 +304,19 @@ def main() -> None:
     )
     parser.add_argument("--json", metavar="PATH", help="write every sample and the summary here")
     parser.add_argument("--profile-dir", help="write a cProfile file per measurement here")
+    parser.add_argument(
+        "--scale",
+        nargs="?",
+        const=",".join(map(str, scale.STEPS)),
+        metavar="STEPS",
+        help="the cost curve instead: concurrent streams per step (default 1000,5000,10000); "
+        f"adapters default to {','.join(scale.SCALE_ADAPTERS)}",
+    )
+    parser.add_argument("--plot", metavar="PNG", help="with --scale: draw the curve here")
     args = parser.parse_args()
+    if args.scale:
+        run_scale(args, parser)
+        return
 
     figures = list(ALL_FIGURES)
     if args.only:
@@ -352,6 +391,38 @@ def main() -> None:
                 f,
                 indent=1,
             )
+
+
+def run_scale(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    steps = [int(step) for step in args.scale.split(",") if step]
+    requested = args.adapters.split(",")
+    if args.adapters == ",".join(adapters.DEFAULT_ADAPTERS):
+        requested = list(scale.SCALE_ADAPTERS)
+    for name in requested:
+        adapters.make_adapter(name)  # fail early on a bad name
+    names, skipped = probe(requested)
+    server = Server()
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    try:
+        for streams in steps:
+            for name in names:
+                rows.append(scale.run_step(name, streams, server.port, server.pid))
+                log(f"scale: {name} at {streams}: {rows[-1]}")
+    finally:
+        server.stop()
+    print(f"\nscale: {scale.K}-chunk streams, all open at once; steps {steps}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; ", end="")
+    print(f"took {time.perf_counter() - started:.0f} s\n")
+    print(scale.render(rows))
+    for name, why in skipped.items():
+        print(f"SKIPPED {name}: {why}")
+    if args.plot:
+        scale.plot(rows, args.plot)
+        print(f"\ncurve written to {args.plot}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"scale": rows, "skipped": skipped}, f, indent=1)
 
 
 if __name__ == "__main__":

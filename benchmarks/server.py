@@ -88,6 +88,7 @@ class _State:
         self.cache = _Cache()
         # transport -> bytes still to send when released
         self.paused: dict[asyncio.Transport, bytes] = {}
+        self.connections = 0  # open now
 
 
 def _error(status: bytes, message: str) -> bytes:
@@ -107,8 +108,10 @@ class BenchProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.state.connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.state.connections -= 1
         if self.transport is not None:
             self.state.paused.pop(self.transport, None)
         self.transport = None
@@ -186,7 +189,8 @@ class BenchProtocol(asyncio.Protocol):
         for transport, rest in paused.items():
             transport.write(rest)
         paused.clear()
-        body = b'{"released":%d}' % count
+        # The release request's own connection is not one of the client's.
+        body = b'{"released":%d,"connections":%d}' % (count, self.state.connections - 1)
         self.transport.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
             b"content-length: %d\r\n\r\n" % len(body) + body
@@ -230,7 +234,24 @@ async def serve(host: str, port: int) -> None:
         server.close()
 
 
+def raise_open_file_limit() -> int:
+    """Raise this process's open-file limit to its hard limit (the scale mode holds 10,000
+    connections); returns the limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 def main() -> None:
+    raise_open_file_limit()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

@@ -44,3 +44,24 @@ def test_benchmark_smoke() -> None:
             assert (figure, adapter) in seen, f"no {figure} row for {adapter}:\n{proc.stdout}"
     # The ratio table has a row per figure too.
     assert {row[0] for row in rows if len(row) == 6} >= set(FIGURES)
+
+
+def test_the_scale_mode_runs_both_backends_at_a_tiny_step() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--scale", "20", "--adapters", "chatsdk,chatsdk-aiohttp"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {
+        cells[0]: cells
+        for line in proc.stdout.splitlines()
+        if line.startswith("| chatsdk")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    assert set(rows) == {"chatsdk", "chatsdk-aiohttp"}, proc.stdout
+    for cells in rows.values():
+        assert cells[1] == "20"  # streams
+        assert cells[-2] == "20"  # one connection per open stream, as the server counted them
+        assert cells[-1] == "0"  # no stream failed
