@@ -302,10 +302,11 @@ def _use_linear_pool(transport: object, httpcore_version: str) -> None:
 
 
 def make_transport(
-    limits: httpx.Limits, *, httpcore_version: str = httpcore.__version__
+    limits: httpx.Limits, *, httpcore_version: str = httpcore.__version__, **options: Any
 ) -> httpx.AsyncHTTPTransport:
-    """httpx's transport with ``limits``, on :class:`LinearPool` where httpcore allows it."""
-    transport = httpx.AsyncHTTPTransport(limits=limits)
+    """httpx's transport with ``limits`` (and ``options`` such as ``http2=True``), on
+    :class:`LinearPool` where httpcore allows it."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, **options)
     _use_linear_pool(transport, httpcore_version)
     return transport
 
