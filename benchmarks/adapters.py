@@ -29,6 +29,8 @@ Variants used by the pool study (``--adapters``), not part of the default run:
 * ``chatsdk-default``: chatsdk given an ``http_client`` on httpx's stock transport, to show
   what its own transport saves.
 * ``chatsdk-httpcore2``: chatsdk given an ``http_client`` on that transport.
+* ``chatsdk-h2``: chatsdk given an ``http_client`` on its own pool speaking HTTP/2 only (httpx's
+  h2 extra), for ``run.py --scale --h2`` against ``h2server.py``.
 
 ``max_connections`` on an adapter (set before ``open``) sizes its pool: the scale mode
 (``scale.py``) opens thousands of streams at once.
@@ -96,6 +98,10 @@ def make_transport(kind: str, limits: dict[str, int]) -> Any:
         from chatsdk._pool import make_transport as one_pass_transport
 
         return one_pass_transport(httpx.Limits(**limits))
+    if kind == "h2":  # HTTP/2 only (prior knowledge, as h2server.py speaks it) on the same pool
+        from chatsdk._pool import make_transport as one_pass_transport
+
+        return one_pass_transport(httpx.Limits(**limits), http1=False, http2=True)
     if kind == "httpcore2":
         from fastpool import Httpcore2Transport
 
@@ -404,6 +410,7 @@ DEFAULT_ADAPTERS = ("chatsdk", "chatsdk-aiohttp", "openai", "floor", "aiohttp")
 # What ``import`` means for each adapter in the import-time figure.
 IMPORTS = {
     "chatsdk": "import chatsdk",
+    "chatsdk-h2": "import chatsdk, h2",
     "chatsdk-aiohttp": "import chatsdk, aiohttp",
     "openai": "import openai",
     "floor": "import httpx, httpx_sse, anyio",
@@ -413,6 +420,7 @@ IMPORTS = {
 # A cheap availability probe for each adapter family.
 PROBES = {
     "chatsdk": "import chatsdk; chatsdk.AsyncChatClient",
+    "chatsdk-h2": "import chatsdk, h2, hypercorn",
     "chatsdk-aiohttp": "import chatsdk, aiohttp",
     "openai": "import openai; openai.AsyncOpenAI",
     "floor": "import httpx, httpx_sse, anyio",
@@ -441,7 +449,7 @@ def make_adapter(name: str) -> Adapter:
         return OpenAIAdapter()
     if name == "chatsdk":
         return ChatsdkAdapter()
-    if name in ("chatsdk-default", "chatsdk-httpcore2"):
+    if name in ("chatsdk-default", "chatsdk-httpcore2", "chatsdk-h2"):
         return ChatsdkAdapter(name, transport=name.split("-", 1)[1])
     if name == "chatsdk-aiohttp":
         return ChatsdkAdapter(name, backend="aiohttp")

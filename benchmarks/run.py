@@ -70,9 +70,9 @@ def log(msg: str) -> None:
 class Server:
     """The benchmark server in its own process; it exits when its stdin closes."""
 
-    def __init__(self) -> None:
+    def __init__(self, script: str = "server.py") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "server.py")],
+            [sys.executable, str(HERE / script)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -313,6 +313,11 @@ def main() -> None:
         f"adapters default to {','.join(scale.SCALE_ADAPTERS)}",
     )
     parser.add_argument("--plot", metavar="PNG", help="with --scale: draw the curve here")
+    parser.add_argument(
+        "--h2",
+        action="store_true",
+        help="with --scale: over HTTP/2 (h2server.py, adapter chatsdk-h2); reports connections",
+    )
     args = parser.parse_args()
     if args.scale:
         run_scale(args, parser)
@@ -397,11 +402,11 @@ def run_scale(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
     steps = [int(step) for step in args.scale.split(",") if step]
     requested = args.adapters.split(",")
     if args.adapters == ",".join(adapters.DEFAULT_ADAPTERS):
-        requested = list(scale.SCALE_ADAPTERS)
+        requested = ["chatsdk-h2"] if args.h2 else list(scale.SCALE_ADAPTERS)
     for name in requested:
         adapters.make_adapter(name)  # fail early on a bad name
     names, skipped = probe(requested)
-    server = Server()
+    server = Server("h2server.py" if args.h2 else "server.py")
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     try:
@@ -411,7 +416,8 @@ def run_scale(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
                 log(f"scale: {name} at {streams}: {rows[-1]}")
     finally:
         server.stop()
-    print(f"\nscale: {scale.K}-chunk streams, all open at once; steps {steps}")
+    over = "HTTP/2 (h2c)" if args.h2 else "HTTP/1.1"
+    print(f"\nscale: {scale.K}-chunk streams over {over}, all open at once; steps {steps}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; ", end="")
     print(f"took {time.perf_counter() - started:.0f} s\n")
     print(scale.render(rows))
