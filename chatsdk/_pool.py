@@ -328,7 +328,13 @@ def make_client(
     """
     if backend == "aiohttp":
         # Imported here: aiohttp loads only for a client that asks for it.
-        from ._aiohttp import AiohttpTransport
+        try:
+            from ._aiohttp import AiohttpTransport
+        except ImportError as exc:
+            raise ImportError(
+                "backend='aiohttp' needs aiohttp: pip install 'chatsdk[aiohttp]' (or leave "
+                f"backend out, or unset CHATSDK_BACKEND, for the default httpx backend). {exc}"
+            ) from exc
 
         return httpx.AsyncClient(transport=AiohttpTransport(limits), timeout=timeout)
     client = httpx.AsyncClient(limits=limits, timeout=timeout)

@@ -266,3 +266,18 @@ def test_import_chatsdk_does_not_import_aiohttp() -> None:
     )
     env = {name: value for name, value in os.environ.items() if name != "CHATSDK_BACKEND"}
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=env)
+
+
+def test_without_aiohttp_the_backend_says_which_extra_to_install() -> None:
+    code = (
+        "import sys; sys.modules['aiohttp'] = None\n"  # as if it were not installed
+        "import chatsdk\n"
+        "try:\n"
+        "    chatsdk.AsyncChatClient(api_key='k', base_url='http://h/v1', backend='aiohttp')\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert "backend='aiohttp' needs aiohttp: pip install 'chatsdk[aiohttp]'" in out
