@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 FIGURES = [
     "import",
@@ -47,6 +49,7 @@ def test_benchmark_smoke() -> None:
 
 
 def test_the_scale_mode_runs_both_backends_at_a_tiny_step() -> None:
+    pytest.importorskip("aiohttp", reason="the aiohttp backend is in the bench extra")
     proc = subprocess.run(
         [sys.executable, str(RUN), "--scale", "20", "--adapters", "chatsdk,chatsdk-aiohttp"],
         capture_output=True,
