@@ -128,7 +128,9 @@ class AsyncChatClient:
         check_http_client(http_client)
         self._limits = connection_limits(max_connections, http_client)
         if backend is NOT_GIVEN:
-            backend = "httpx" if http_client else os.environ.get("CHATSDK_BACKEND") or "httpx"
+            backend = (
+                "httpx" if http_client is not None else os.environ.get("CHATSDK_BACKEND") or "httpx"
+            )
         self._backend = check_backend(backend, http_client, _running_loop())
         if api_key is None:
             api_key = os.environ.get("OPENAI_API_KEY") or None
