@@ -21,6 +21,7 @@ cycle (a test walks the imports), and every module's docstring says its one job:
     layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
+             _gate          a client's concurrency slots and rate limiter; a call's ticket
              _body          a reply's body read within a cap, inflated in bounded steps
              _pool          the HTTP transport a client makes for itself
     layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)
@@ -28,6 +29,8 @@ cycle (a test walks the imports), and every module's docstring says its one job:
              undone in bounded steps) · _accumulate (chunks -> reply) · _models, _view (views
              over JSON) · _params (request body) · _options (settings) · _retry (RetryPolicy)
              · _exceptions (the error tree) · _json (the one JSON helper) · _logging
+             · _limits (RateLimit, token buckets, x-ratelimit-* headers) · _metrics (a
+             stream's figures)
 
 Where a change goes: a new endpoint is a resource module in layer 3 that builds a request and
 hands it to a call (like ``_completions``); a new retry rule goes in ``_retry``; a new server quirk
@@ -52,6 +55,8 @@ from ._exceptions import (
     StreamError,
     UnprocessableEntityError,
 )
+from ._limits import RateLimit
+from ._metrics import StreamMetrics
 from ._models import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -95,9 +100,11 @@ __all__ = [
     "Model",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
     "RetryPolicy",
     "StreamError",
+    "StreamMetrics",
     "ToolCall",
     "UnprocessableEntityError",
     "__version__",

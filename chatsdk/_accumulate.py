@@ -150,6 +150,11 @@ class ChunkAccumulator:
         #: broken stream can no longer be retried without repeating output.
         self.has_output = False
 
+    @property
+    def usage(self) -> Any:
+        """The ``usage`` the server sent so far (its last), or ``None``."""
+        return self._usage
+
     def add(self, chunk: dict[str, Any]) -> None:
         """Fold one decoded ``chat.completion.chunk`` object in.
 

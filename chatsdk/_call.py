@@ -7,6 +7,7 @@ as it says, bounds every step by the call's deadline (one path, one message), re
 within its cap (``_body``), and hands a stream the pieces of its body one at a time. httpx's
 exceptions are translated here, chained as ``__cause__``, and every error leaves through
 :meth:`Call.seal`, which records the attempts and request id and takes the API key out of it.
+Before each attempt it passes its client's gate (``_gate``: a concurrency slot, the rate limit).
 
 Example::
 
@@ -23,6 +24,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -40,6 +42,9 @@ from ._exceptions import (
 from ._inflate import DecodingError
 from ._logging import SECRET_HEADERS, logger, redact, redact_headers
 from ._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ._gate import Ticket
 
 __all__ = ["Call", "translate_transport_error"]
 
@@ -89,6 +94,8 @@ class Call:
         "not_found_hint",
         "policy",
         "request",
+        "started_at",
+        "ticket",
     )
 
     def __init__(
@@ -100,16 +107,20 @@ class Call:
         deadline: float | None,
         api_key: str | None,
         not_found_hint: str = "",
+        ticket: Ticket | None = None,
     ) -> None:
         self._http = http
         self.request = request
         self.policy = policy
         self.deadline = deadline
         self.clock = loop_clock()
-        self.deadline_at = None if deadline is None else self.clock() + deadline
+        self.started_at = self.clock()
+        self.deadline_at = None if deadline is None else self.started_at + deadline
         self.api_key = api_key
         self.not_found_hint = not_found_hint
         self.attempts = 0
+        # The client's concurrency slots and rate limit (``_gate``), when it has any.
+        self.ticket = ticket
 
     @property
     def idle_timeout(self) -> float | None:
@@ -137,7 +148,19 @@ class Call:
 
     async def send(self) -> httpx.Response:
         """Send until a 2xx reply or a final error; the reply's body is left unread."""
+        if self.ticket is None:
+            return await self._send()
+        try:
+            return await self._send()
+        except BaseException:
+            self.ticket.leave()
+            raise
+
+    async def _send(self) -> httpx.Response:
         while True:
+            if self.ticket is not None:  # the client's limits: a slot, then the rate's leave
+                with self.bounded():
+                    await self.ticket.enter(self.clock)
             self.attempts += 1
             if logger.isEnabledFor(_DEBUG):
                 logger.debug(
@@ -165,6 +188,8 @@ class Call:
                 if await self.retry(error):
                     continue
                 raise self.seal(error) from exc
+            if self.ticket is not None:
+                self.ticket.observe(response.headers, self.clock())
             if response.status_code < 300:
                 return response
             status_error = await self._status_error(response)
@@ -193,7 +218,9 @@ class Call:
             policy.max_retries + 1,
             self.redact(str(error.message)),
         )
-        await anyio.sleep(delay)
+        # A rate limit's wait is the whole client's: the next send waits it out with every call.
+        if self.ticket is None or not self.ticket.cool_down(error, delay, self.clock()):
+            await anyio.sleep(delay)
         return True
 
     def seal(self, error: APIError) -> APIError:
@@ -269,6 +296,14 @@ class Call:
 
     async def read_whole(self) -> tuple[httpx.Response, bytes]:
         """Send, then read the whole 2xx reply; a read that breaks is retried like a send."""
+        if self.ticket is None:
+            return await self._read_whole()
+        try:
+            return await self._read_whole()
+        finally:
+            self.ticket.leave()
+
+    async def _read_whole(self) -> tuple[httpx.Response, bytes]:
         while True:
             response = await self.send()
             try:

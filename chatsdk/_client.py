@@ -31,7 +31,9 @@ from . import _json
 from ._call import Call
 from ._completions import Chat
 from ._exceptions import APIConnectionError
+from ._gate import make_gate
 from ._inflate import ACCEPT_ENCODING
+from ._limits import RateLimit
 from ._logging import SECRET_HEADERS, configure_from_env, protect
 from ._options import (
     NOT_GIVEN,
@@ -96,6 +98,8 @@ class AsyncChatClient:
     - ``deadline``: seconds for a whole call, retries and streams included; ``None`` (default)
       for none.
     - ``retry``: the :class:`RetryPolicy` (delays, which statuses); each request may pass its own.
+    - ``max_concurrency``: at most this many calls at once (a stream's until it is closed);
+      ``rate_limit``: a :class:`RateLimit` kept by all of them. ``None`` (default): no limit.
 
     Every setting is checked here, and a bad one raises ``TypeError`` or ``ValueError`` naming it
     (never quoting a key). A client belongs to one event loop at a time; used from another (a
@@ -120,6 +124,8 @@ class AsyncChatClient:
         *,
         deadline: float | None = None,
         retry: RetryPolicy = _DEFAULT_RETRY,
+        max_concurrency: int | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         configure_from_env()
         check_http_client(http_client)
@@ -146,6 +152,7 @@ class AsyncChatClient:
         self.timeout = as_timeout(timeout)
         self.retry = retry_policy(retry, max_retries)
         self.deadline = check_deadline(deadline)
+        self._gate = make_gate(max_concurrency, rate_limit)
         headers = {
             "User-Agent": f"chatsdk/{__version__}",
             "Content-Type": "application/json",
@@ -313,6 +320,7 @@ class AsyncChatClient:
             deadline=deadline,
             api_key=self._api_key,
             not_found_hint=self._not_found_hint,
+            ticket=None if self._gate is None else self._gate.ticket(len(content or b""), body),
         )
 
 

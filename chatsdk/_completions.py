@@ -134,7 +134,11 @@ class Completions:
                     f"completion: {error.message}"
                 )
             raise call.seal(error)
-        return ChatCompletion(payload)
+        reply = ChatCompletion(payload)
+        reply._duration = call.clock() - call.started_at
+        if call.ticket is not None:
+            call.ticket.leave(payload.get("usage"))  # the token estimate corrected
+        return reply
 
 
 class Chat:

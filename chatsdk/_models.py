@@ -303,9 +303,20 @@ class ChatCompletion(_ReplyFields):
 
         reply = await client.chat.completions.create(model="m", messages=messages)
         print(reply.choices[0].message.content, reply.choices[0].finish_reason)
+        print(f"{reply.duration:.2f} s")
     """
 
-    __slots__ = ()
+    __slots__ = ("_duration",)
+
+    _duration: float
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from sending the request (retries included) to the whole reply read, on the
+        event loop's clock; ``None`` for a reply this client did not receive whole, such as one
+        from ``stream.final()`` (see ``stream.metrics``)."""
+        duration: float | None = getattr(self, "_duration", None)
+        return duration
 
     @property
     def choices(self) -> list[Choice]:

@@ -24,6 +24,7 @@ from ._accumulate import ChunkAccumulator
 from ._call import Call
 from ._events import DONE, EOF, decode_event
 from ._exceptions import APIError, StreamError
+from ._metrics import StreamMetrics, stream_metrics
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._reader import EventReader
 from ._sse import Event
@@ -65,11 +66,14 @@ class AsyncChatStream:
     __slots__ = (
         "_accumulator",
         "_call",
+        "_chunks",
         "_closed",
         "_complete",
         "_done",
+        "_ended_at",
         "_events",
         "_finished",
+        "_first_at",
         "_reader",
         "_reading",
     )
@@ -81,6 +85,9 @@ class AsyncChatStream:
         self._finished = False
         self._complete = False  # the server said the answer is whole
         self._reading = False  # a task is waiting for the body inside _next_payload
+        self._chunks = 0
+        self._first_at: float | None = None  # the loop's time of the first token
+        self._ended_at: float | None = None
         self._attach(response)
 
     def _attach(self, response: httpx.Response) -> None:
@@ -106,6 +113,22 @@ class AsyncChatStream:
     def attempts(self) -> int:
         """How many times the request was sent to get this stream (1 when not retried)."""
         return self._call.attempts
+
+    @property
+    def metrics(self) -> StreamMetrics:
+        """Time to first token, duration, chunks, completion tokens and tokens per second.
+
+        Example::
+
+            print(stream.metrics.time_to_first_token, stream.metrics.tokens_per_second)
+        """
+        return stream_metrics(
+            started=self._call.started_at,
+            first=self._first_at,
+            ended=self._ended_at,
+            chunks=self._chunks,
+            usage=self._accumulator.usage,
+        )
 
     @property
     def partial_text(self) -> str:
@@ -184,6 +207,10 @@ class AsyncChatStream:
             return
         self._closed = True
         self._finished = True
+        if self._ended_at is None:
+            self._ended_at = self._call.clock()
+        if self._call.ticket is not None:
+            self._call.ticket.leave(self._accumulator.usage)
         await self._reader.release()
 
     async def __aenter__(self) -> AsyncChatStream:
@@ -236,6 +263,7 @@ class AsyncChatStream:
                             return payload
                     if self._done:
                         self._complete = True
+                        self._ended_at = self._call.clock()
                         self._reading = True
                         try:
                             await self._reader.drain()
@@ -293,6 +321,9 @@ class AsyncChatStream:
             return None
         accumulator = self._accumulator
         accumulator.add(decoded)
+        self._chunks += 1
+        if self._first_at is None and accumulator.has_output:
+            self._first_at = self._call.clock()
         if accumulator.errored:
             raise StreamError(
                 "The server ended a choice with finish_reason 'error'.",

@@ -120,8 +120,16 @@ PURE = [
     "chatsdk._exceptions",
     "chatsdk._json",
     "chatsdk._logging",
+    "chatsdk._limits",
+    "chatsdk._metrics",
 ]
-LAYER_2 = ["chatsdk._call", "chatsdk._reader", "chatsdk._streaming", "chatsdk._pool"]
+LAYER_2 = [
+    "chatsdk._call",
+    "chatsdk._reader",
+    "chatsdk._streaming",
+    "chatsdk._pool",
+    "chatsdk._gate",
+]
 
 
 @pytest.mark.parametrize("name", PURE)

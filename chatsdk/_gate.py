@@ -1,0 +1,156 @@
+"""A client's gate: its concurrency slots and its rate limiter, and a call's ticket through them.
+
+The client makes one :class:`Gate` from ``max_concurrency`` and ``rate_limit`` and gives each
+call a :class:`Ticket` (the request's estimated token cost). The call enters before every
+attempt: the first time it takes a concurrency slot, which it keeps through retries and, for a
+stream, until the stream is closed; every time it waits until the rate limiter lets one more
+request out (the buckets, the server's ``x-ratelimit-*`` budget, the shared cool-down after a
+429). Waits are on the event loop's clock, so a test's virtual clock is obeyed.
+
+Example::
+
+    gate = make_gate(max_concurrency=8, rate_limit=RateLimit(requests_per_minute=60))
+    ticket = gate.ticket(body_size=len(content), body=body)
+    await ticket.enter(clock)      # before each attempt (the call's hook)
+    ticket.leave(usage)            # when the call is over: slot back, tokens corrected
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+
+from ._exceptions import APIError, RateLimitError, StreamError
+from ._limits import Limiter, RateLimit, estimate_tokens
+
+__all__ = ["Gate", "Ticket", "make_gate"]
+
+
+def make_gate(max_concurrency: Any, rate_limit: Any) -> Gate | None:
+    """The gate for these settings, checked by name; ``None`` when neither is set."""
+    if max_concurrency is not None and (
+        isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int)
+    ):
+        raise TypeError(
+            f"max_concurrency must be an integer >= 1 or None (no limit), not {max_concurrency!r}."
+        )
+    if max_concurrency is not None and max_concurrency < 1:
+        raise ValueError(
+            f"max_concurrency must be at least 1 (or None for no limit), not {max_concurrency}."
+        )
+    if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+        raise TypeError(
+            "rate_limit must be a chatsdk.RateLimit, such as "
+            f"RateLimit(requests_per_minute=500), or None; not {rate_limit!r}."
+        )
+    if max_concurrency is None and rate_limit is None:
+        return None
+    return Gate(max_concurrency, None if rate_limit is None else Limiter(rate_limit))
+
+
+class Gate:
+    """One client's concurrency slots and rate limiter, shared by all its calls."""
+
+    __slots__ = ("_free", "_waiters", "limiter", "max_concurrency")
+
+    def __init__(self, max_concurrency: int | None, limiter: Limiter | None) -> None:
+        self.max_concurrency = max_concurrency
+        self.limiter = limiter
+        self._free = max_concurrency
+        self._waiters: deque[anyio.Event] = deque()
+
+    def ticket(self, body_size: int, body: Mapping[str, Any] | None) -> Ticket:
+        """A call's way through this gate, with the request's estimated token cost."""
+        cost = estimate_tokens(body_size, body) if self.limiter is not None else 0
+        return Ticket(self, cost)
+
+    async def _take_slot(self) -> None:
+        if self._free is None:
+            return
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        event = anyio.Event()
+        self._waiters.append(event)
+        try:
+            await event.wait()
+        except BaseException:
+            if event.is_set():
+                self._give_slot()  # handed one while being cancelled: pass it on
+            else:
+                self._waiters.remove(event)
+            raise
+
+    def _give_slot(self) -> None:
+        if self._free is None:
+            return
+        if self._waiters:
+            self._waiters.popleft().set()  # the slot goes straight to the first in line
+        else:
+            self._free += 1
+
+
+class Ticket:
+    """One call's passage through its client's gate."""
+
+    __slots__ = ("cost", "gate", "holding", "settled")
+
+    def __init__(self, gate: Gate, cost: int) -> None:
+        self.gate = gate
+        self.cost = cost
+        self.holding = False
+        self.settled = False
+
+    async def enter(self, clock: Callable[[], float]) -> None:
+        """Before an attempt: a concurrency slot (the first time), then the rate limiter's
+        leave to send one more request."""
+        gate = self.gate
+        if not self.holding:
+            await gate._take_slot()
+            self.holding = True
+        limiter = gate.limiter
+        if limiter is None:
+            return
+        while True:
+            wait = limiter.reserve(self.cost, clock())
+            if wait <= 0:
+                return
+            await anyio.sleep(wait)  # the limiter's state changes with time, not on an event
+
+    def observe(self, headers: Mapping[str, str], now: float) -> None:
+        """Note the server's ``x-ratelimit-*`` budget from a reply."""
+        if self.gate.limiter is not None:
+            self.gate.limiter.observe(headers, now)
+
+    def cool_down(self, error: APIError, seconds: float, now: float) -> bool:
+        """After a rate-limit error, make every call of the client wait ``seconds``; True when
+        the wait is the gate's (the call's next :meth:`enter` does it), False when it is not a
+        rate-limit error or there is no limiter."""
+        limiter = self.gate.limiter
+        if limiter is None or not is_rate_limited(error):
+            return False
+        limiter.cool_down(seconds, now)
+        return True
+
+    def leave(self, usage: object = None) -> None:
+        """The call is over: its slot goes back (once); ``usage``, when given, corrects the
+        token estimate (once)."""
+        if self.holding:
+            self.holding = False
+            self.gate._give_slot()
+        limiter = self.gate.limiter
+        if usage is not None and not self.settled and limiter is not None:
+            self.settled = True
+            limiter.correct(self.cost, usage)
+
+
+def is_rate_limited(error: APIError) -> bool:
+    """Whether ``error`` is the server saying "too many requests or tokens"."""
+    if isinstance(error, RateLimitError):
+        return True
+    if isinstance(error, StreamError):
+        return error.code == 429 or "rate_limit" in str(error.type or error.code or "")
+    return False
