@@ -5,6 +5,7 @@
     python benchmarks/run.py --only stream_long --repeat 7 --json out.json
     python benchmarks/run.py --only buffered_c50 \
         --adapters floor,floor-httpx-defaults,floor-fastpool
+    python benchmarks/run.py --only rate_limit   # chatsdk's rate limits against a limiting server
 
 A local server runs in its own process; each measurement runs in a fresh client process, and
 the adapters are interleaved across repeats (A B C, A B C, ...). See docs/performance.md.
@@ -20,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,9 @@ sys.path.insert(0, str(HERE))
 import adapters  # noqa: E402
 from client import FIGURES, SIZES  # noqa: E402
 
-ALL_FIGURES = ("import", *FIGURES)
+# rate_limit is chatsdk's alone (benchmarks/ratelimit.py): client limits against a server
+# enforcing the same ones.
+ALL_FIGURES = ("import", *FIGURES, "rate_limit")
 
 # (figure, metric, unit, lower is better)
 METRICS = {
@@ -40,6 +44,19 @@ METRICS = {
     "stream_many": [("cpu_us_per_chunk", "µs", True), ("chunks_per_s", "chunk/s", False)],
     "ttft": [("p50_ms", "ms", True), ("p99_ms", "ms", True), ("cpu_us_per_stream", "µs", True)],
     "rss_paused": [("kib_per_stream", "KiB", True), ("open_ms_per_stream", "ms", True)],
+    "rate_limit": [
+        ("limited_429s", "429s", True),
+        ("limited_requests", "requests", False),
+        ("limited_rpm_pct", "% of limit", False),
+        ("limited_tpm_pct", "% of limit", False),
+        ("limited_peak_1s_requests_pct", "% of 1 s share", True),
+        ("limited_peak_1s_tokens_pct", "% of 1 s share", True),
+        ("limited_answered_pct", "%", False),
+        ("adaptive_429s", "429s", True),
+        ("adaptive_answered_pct", "%", False),
+        ("unlimited_429s", "429s", True),
+        ("unlimited_answered_pct", "%", False),
+    ],
 }
 
 # The issue's targets: (figure, metric, compared with, max ratio chatsdk / that adapter).
@@ -51,6 +68,13 @@ TARGETS = [
     ("buffered_c50", "cpu_us_per_req", "openai", 1.0),
     ("rss_paused", "kib_per_stream", "floor", 1.1),
 ]
+# Targets on a figure's own value: (figure, metric) -> (wanted, test).
+VALUE_TARGETS: dict[tuple[str, str], tuple[str, Callable[[float], bool]]] = {
+    ("rate_limit", "limited_429s"): ("= 0", lambda v: v == 0),
+    ("rate_limit", "limited_answered_pct"): ("= 100", lambda v: v == 100),
+    ("rate_limit", "adaptive_answered_pct"): ("= 100", lambda v: v == 100),
+    ("rate_limit", "unlimited_answered_pct"): ("= 100", lambda v: v == 100),
+}
 
 
 def log(msg: str) -> None:
@@ -125,7 +149,11 @@ def measure_import(name: str, *, write_bytecode: bool = False) -> dict[str, Any]
         env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
         env=env,
     )
     process = time.perf_counter() - t0
@@ -136,6 +164,21 @@ def measure_import(name: str, *, write_bytecode: bool = False) -> dict[str, Any]
         "wall_s": process,
         "server_cpu_s": 0.0,
     }
+
+
+def measure_rate_limit(size: str) -> dict[str, Any]:
+    """chatsdk's rate limits against a server enforcing the same ones (benchmarks/ratelimit.py)."""
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "ratelimit.py"), "--size", size],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        log(proc.stderr)
+        raise SystemExit(f"FAILED: rate_limit (exit {proc.returncode})")
+    sample: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return sample
 
 
 def measure(
@@ -233,7 +276,15 @@ def render(
             vs_floor = ratio(figure, metric, "floor")
             vs_openai = ratio(figure, metric, "openai")
             target = status = ""
-            if (figure, metric) in targets:
+            value_target = VALUE_TARGETS.get((figure, metric))
+            if value_target is not None:
+                row = summary.get((figure, metric, "chatsdk"))
+                target = f"{metric} {value_target[0]}"
+                if row is None:
+                    status = "not measured"
+                else:
+                    status = "met" if value_target[1](row["max" if lower else "min"]) else "NOT MET"
+            elif (figure, metric) in targets:
                 ref, limit = targets[(figure, metric)]
                 target = f"chatsdk/{ref} <= {limit}"
                 got = vs_floor if ref == "floor" else vs_openai
@@ -308,7 +359,12 @@ def main() -> None:
                 samples.append(measure_import(name))
         log(f"import: {import_runs} runs x {len(names)} adapters")
 
-    net_figures = [f for f in figures if f != "import"]
+    if "rate_limit" in figures:
+        # One run: it is paced by the limits (about a minute in full), not by the machine.
+        samples.append(measure_rate_limit(size))
+        log("rate_limit: one run")
+
+    net_figures = [f for f in figures if f not in ("import", "rate_limit")]
     if net_figures:
         server = Server()
         log(f"server pid {server.pid} on 127.0.0.1:{server.port}")
