@@ -52,22 +52,37 @@ def make_gate(max_concurrency: Any, rate_limit: Any) -> Gate | None:
 
 
 class Gate:
-    """One client's concurrency slots and rate limiter, shared by all its calls."""
+    """One client's concurrency slots and rate limiter, shared by all its calls.
 
-    __slots__ = ("_free", "_waiters", "limiter", "max_concurrency")
+    Calls wait for the rate limiter one at a time, in turn (``turn``): the others wait in line,
+    so that each request let out wakes one call, not every call waiting.
+    """
+
+    __slots__ = ("limiter", "max_concurrency", "slots", "turn")
 
     def __init__(self, max_concurrency: int | None, limiter: Limiter | None) -> None:
         self.max_concurrency = max_concurrency
         self.limiter = limiter
-        self._free = max_concurrency
-        self._waiters: deque[anyio.Event] = deque()
+        self.slots = Slots(max_concurrency)
+        self.turn = Slots(1)
 
     def ticket(self, body_size: int, body: Mapping[str, Any] | None) -> Ticket:
         """A call's way through this gate, with the request's estimated token cost."""
         cost = estimate_tokens(body_size, body) if self.limiter is not None else 0
         return Ticket(self, cost)
 
-    async def _take_slot(self) -> None:
+
+class Slots:
+    """A number of slots (``None``: no limit), handed out first come, first served."""
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, count: int | None) -> None:
+        self._free = count
+        self._waiters: deque[anyio.Event] = deque()
+
+    async def take(self) -> None:
+        """Wait for a slot and take it."""
         if self._free is None:
             return
         if self._free > 0 and not self._waiters:
@@ -79,16 +94,17 @@ class Gate:
             await event.wait()
         except BaseException:
             if event.is_set():
-                self._give_slot()  # handed one while being cancelled: pass it on
+                self.give()  # handed one while being cancelled: pass it on
             else:
                 self._waiters.remove(event)
             raise
 
-    def _give_slot(self) -> None:
+    def give(self) -> None:
+        """Give a slot back: straight to the first in line, if any."""
         if self._free is None:
             return
         if self._waiters:
-            self._waiters.popleft().set()  # the slot goes straight to the first in line
+            self._waiters.popleft().set()
         else:
             self._free += 1
 
@@ -109,16 +125,20 @@ class Ticket:
         leave to send one more request."""
         gate = self.gate
         if not self.holding:
-            await gate._take_slot()
+            await gate.slots.take()
             self.holding = True
         limiter = gate.limiter
         if limiter is None:
             return
-        while True:
-            wait = limiter.reserve(self.cost, clock())
-            if wait <= 0:
-                return
-            await anyio.sleep(wait)  # the limiter's state changes with time, not on an event
+        await gate.turn.take()
+        try:
+            while True:
+                wait = limiter.reserve(self.cost, clock())
+                if wait <= 0:
+                    return
+                await anyio.sleep(wait)  # the limiter's state changes with time, not on an event
+        finally:
+            gate.turn.give()
 
     def observe(self, headers: Mapping[str, str], now: float) -> None:
         """Note the server's ``x-ratelimit-*`` budget from a reply."""
@@ -140,7 +160,7 @@ class Ticket:
         token estimate (once)."""
         if self.holding:
             self.holding = False
-            self.gate._give_slot()
+            self.gate.slots.give()
         limiter = self.gate.limiter
         if usage is not None and not self.settled and limiter is not None:
             self.settled = True
