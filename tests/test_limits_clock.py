@@ -256,3 +256,26 @@ async def test_a_buffered_reply_has_its_duration() -> None:
         reply = await ask(c)
     assert reply.duration == pytest.approx(0.75)
     assert chatsdk.ChatCompletion(completion("x")).duration is None
+
+
+async def test_a_rate_limit_error_inside_a_stream_holds_every_call_too() -> None:
+    refused = sse({"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}})
+
+    def answer(request: httpx.Request, number: int) -> httpx.Response:
+        if number == 1:
+            return httpx.Response(
+                200, headers={"content-type": "text/event-stream"}, content=refused
+            )
+        return ok(request, number)
+
+    server = Server(answer)
+    policy = chatsdk.RetryPolicy(initial_delay=2, max_delay=2, jitter=0)
+    async with client(server, rate_limit=chatsdk.RateLimit(), retry=policy) as c:
+        stream = await c.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stream.final)
+            await anyio.wait_all_tasks_blocked()  # the stream has met the error and waits
+            assert len(server.times) == 1
+            await ask(c)
+    assert server.times == pytest.approx([0, 2, 2])
+    assert stream.attempts == 2
