@@ -134,7 +134,13 @@ class Completions:
                     f"completion: {error.message}"
                 )
             raise call.seal(error)
-        return ChatCompletion(payload)
+        headers = response.headers
+        return ChatCompletion(
+            payload,
+            request_id=headers.get("x-request-id"),
+            attempts=call.attempts,
+            headers=headers,
+        )
 
 
 class Chat:

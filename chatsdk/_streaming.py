@@ -103,6 +103,11 @@ class AsyncChatStream:
         return request_id
 
     @property
+    def headers(self) -> httpx.Headers:
+        """The HTTP response headers of the current attempt (names in any case)."""
+        return self._reader.response.headers
+
+    @property
     def attempts(self) -> int:
         """How many times the request was sent to get this stream (1 when not retried)."""
         return self._call.attempts
@@ -155,7 +160,12 @@ class AsyncChatStream:
                     partial_text=self._accumulator.text(0),
                 )
             )
-        return ChatCompletion(self._accumulator.result())
+        return ChatCompletion(
+            self._accumulator.result(),
+            request_id=self.request_id,
+            attempts=self._call.attempts,
+            headers=self._reader.response.headers,
+        )
 
     def to_sse(self, *, text_only: bool = False) -> AsyncGenerator[bytes, None]:
         """The stream as server-sent-event bytes for a browser; closes the stream when it ends.

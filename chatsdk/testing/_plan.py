@@ -78,7 +78,6 @@ def completion_bytes(request: dict[str, Any], plan: Plan) -> bytes:
         "role": "assistant",
         "content": None if plan.content is None else "".join(plan.content),
         "refusal": None,
-        "annotations": [],
     }
     if plan.reasoning:
         message["reasoning_content"] = "".join(plan.reasoning)
