@@ -21,7 +21,7 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import anyio
@@ -83,6 +83,7 @@ class Call:
         "_http",
         "api_key",
         "attempts",
+        "authorize",
         "clock",
         "deadline",
         "deadline_at",
@@ -100,6 +101,7 @@ class Call:
         deadline: float | None,
         api_key: str | None,
         not_found_hint: str = "",
+        authorize: Callable[[httpx.Request], Awaitable[None]] | None = None,
     ) -> None:
         self._http = http
         self.request = request
@@ -109,6 +111,8 @@ class Call:
         self.deadline_at = None if deadline is None else self.clock() + deadline
         self.api_key = api_key
         self.not_found_hint = not_found_hint
+        #: Called before each attempt to set the request's credentials (a fresh token).
+        self.authorize = authorize
         self.attempts = 0
 
     @property
@@ -149,6 +153,8 @@ class Call:
                 )
             try:
                 with self.bounded():
+                    if self.authorize is not None:
+                        await self.authorize(self.request)
                     # Redirects are never followed, even by an http_client configured to: httpx
                     # would drop Authorization on the way but not api-key style headers.
                     response = await self._http.send(
