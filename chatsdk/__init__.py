@@ -16,8 +16,11 @@ The package is layered; each module imports only from the layers below it, never
 cycle (a test walks the imports), and every module's docstring says its one job::
 
     layer 3  __init__ (this namespace) · _cli/ (the chatsdk command, one module per command)
-             _client        AsyncChatClient: settings, headers, the pool; starts calls
+             _azure         AsyncAzureChatClient: Azure's addresses, api-version, credentials
+             _client        AsyncChatClient: settings, headers, the pool; starts calls;
+                            with_options() shares the pool
              _completions   client.chat.completions: builds the request, wraps the reply
+             _model_list    client.models: GET /models, its answer typed
     layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
@@ -26,7 +29,9 @@ cycle (a test walks the imports), and every module's docstring says its one job:
     layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)
     (pure)   · _shapes (a chunk's or reply's fields checked) · _inflate (Content-Encoding
              undone in bounded steps) · _accumulate (chunks -> reply) · _models, _view (views
-             over JSON) · _params (request body) · _options (settings) · _retry (RetryPolicy)
+             over JSON; a reply's message -> its param) · _model_info (views of GET /models)
+             · _messages (message params, TypedDicts) · _params (request body) · _options
+             (settings checked) · _settings (URL, headers, hints) · _retry (RetryPolicy)
              · _exceptions (the error tree) · _json (the one JSON helper) · _logging
 
 Where a change goes: a new endpoint is a resource module in layer 3 that builds a request and
@@ -35,6 +40,7 @@ in ``_events`` or ``_accumulate``, with its literal bytes as the test; a new str
 ``_streaming``, fed by a pure module below it.
 """
 
+from ._azure import AsyncAzureChatClient
 from ._client import AsyncChatClient
 from ._completions import Chat, Completions
 from ._exceptions import (
@@ -66,6 +72,8 @@ from ._messages import (
     ToolMessageParam,
     UserMessageParam,
 )
+from ._model_info import ModelInfo, ModelList
+from ._model_list import Models
 from ._models import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -89,6 +97,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AssistantMessageParam",
+    "AsyncAzureChatClient",
     "AsyncChatClient",
     "AsyncChatStream",
     "AuthenticationError",
@@ -113,6 +122,9 @@ __all__ = [
     "InternalServerError",
     "MessageParam",
     "Model",
+    "ModelInfo",
+    "ModelList",
+    "Models",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",

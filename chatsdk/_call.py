@@ -348,7 +348,11 @@ class Call:
             and error.param is None
         ):
             error.message += f" ({self.not_found_hint})"
-        if isinstance(error, AuthenticationError) and not self.api_key:
+        if (
+            isinstance(error, AuthenticationError)
+            and not self.api_key
+            and not any(name.lower() in SECRET_HEADERS for name in self.request.headers)
+        ):
             error.message += (
                 " (No API key was set: pass api_key= or set the OPENAI_API_KEY environment "
                 "variable.)"

@@ -1,4 +1,4 @@
-"""A conversation round-trips: a reply's message goes back in, and a stream's final() is the reply."""
+"""A conversation round-trips: a reply's message goes back in; a stream's final() is the reply."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from helpers import MESSAGES, completion, mock_client, text_stream
 
 import chatsdk
-from chatsdk.testing import Reply, ToolCallReply, serve
+from chatsdk.testing import Reply, ReplyLike, ToolCallReply, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -54,7 +54,7 @@ async def test_final_equals_the_buffered_reply_field_for_field(answer: str) -> N
 
 
 async def test_a_reply_message_goes_back_into_messages(spec_validate: Validate) -> None:
-    replies = [
+    replies: list[ReplyLike] = [
         Reply(tool_calls=[ToolCallReply("get_weather", {"city": "Paris"}, id="call_1")]),
         "It is sunny.",
         "You are welcome.",
@@ -88,7 +88,7 @@ async def test_a_reply_message_goes_back_into_messages(spec_validate: Validate) 
 
 
 def message(**fields: Any) -> chatsdk.ChatCompletionMessage:
-    reply = chatsdk.ChatCompletion(completion(**{"choices": [{"index": 0, "message": fields}]}))
+    reply = chatsdk.ChatCompletion(completion(choices=[{"index": 0, "message": fields}]))
     return reply.choices[0].message
 
 
