@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -40,6 +41,9 @@ from ._exceptions import (
 from ._inflate import DecodingError
 from ._logging import SECRET_HEADERS, logger, redact, redact_headers
 from ._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ._telemetry import ChatTrace
 
 __all__ = ["Call", "translate_transport_error"]
 
@@ -89,6 +93,8 @@ class Call:
         "not_found_hint",
         "policy",
         "request",
+        "telemetry",
+        "trace",
     )
 
     def __init__(
@@ -100,6 +106,7 @@ class Call:
         deadline: float | None,
         api_key: str | None,
         not_found_hint: str = "",
+        telemetry: bool = True,
     ) -> None:
         self._http = http
         self.request = request
@@ -110,6 +117,8 @@ class Call:
         self.api_key = api_key
         self.not_found_hint = not_found_hint
         self.attempts = 0
+        self.telemetry = telemetry  # False: never traced, even when chatsdk.instrument() is on
+        self.trace: ChatTrace | None = None
 
     @property
     def idle_timeout(self) -> float | None:
@@ -193,6 +202,8 @@ class Call:
             policy.max_retries + 1,
             self.redact(str(error.message)),
         )
+        if self.trace is not None:
+            self.trace.retry(self.attempts, error, delay)
         await anyio.sleep(delay)
         return True
 

@@ -96,6 +96,8 @@ class AsyncChatClient:
     - ``deadline``: seconds for a whole call, retries and streams included; ``None`` (default)
       for none.
     - ``retry``: the :class:`RetryPolicy` (delays, which statuses); each request may pass its own.
+    - ``telemetry``: ``False`` keeps this client's calls out of OpenTelemetry when
+      :func:`instrument` has switched it on (it is off until then).
 
     Every setting is checked here, and a bad one raises ``TypeError`` or ``ValueError`` naming it
     (never quoting a key). A client belongs to one event loop at a time; used from another (a
@@ -120,6 +122,7 @@ class AsyncChatClient:
         *,
         deadline: float | None = None,
         retry: RetryPolicy = _DEFAULT_RETRY,
+        telemetry: bool = True,
     ) -> None:
         configure_from_env()
         check_http_client(http_client)
@@ -146,6 +149,9 @@ class AsyncChatClient:
         self.timeout = as_timeout(timeout)
         self.retry = retry_policy(retry, max_retries)
         self.deadline = check_deadline(deadline)
+        if not isinstance(telemetry, bool):
+            raise TypeError(f"telemetry must be True or False, not {type(telemetry).__name__}")
+        self.telemetry = telemetry
         headers = {
             "User-Agent": f"chatsdk/{__version__}",
             "Content-Type": "application/json",
@@ -313,6 +319,7 @@ class AsyncChatClient:
             deadline=deadline,
             api_key=self._api_key,
             not_found_hint=self._not_found_hint,
+            telemetry=self.telemetry,
         )
 
 
