@@ -24,6 +24,7 @@ cycle (a test walks the imports), and every module's docstring says its one job:
     layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
+             _telemetry     a call's OpenTelemetry span and metrics, once instrument() is on
              _body          a reply's body read within a cap, inflated in bounded steps
              _pool          the HTTP transport a client makes for itself
     layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)
@@ -88,6 +89,7 @@ from ._models import (
 from ._params import CreateParams, MessageParam
 from ._retry import RetryPolicy
 from ._streaming import AsyncChatStream
+from ._telemetry import instrument, uninstrument
 from ._version import __version__
 from ._view import Model
 
@@ -139,6 +141,8 @@ __all__ = [
     "UnprocessableEntityError",
     "UserMessageParam",
     "__version__",
+    "instrument",
+    "uninstrument",
 ]
 
 # Classes defined here report the public module, not the private one they are defined in.

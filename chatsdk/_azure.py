@@ -85,6 +85,7 @@ class AsyncAzureChatClient(AsyncChatClient):
         http_client: httpx.AsyncClient | None = None,
         deadline: float | None = None,
         retry: RetryPolicy = NOT_GIVEN,
+        telemetry: bool = True,
     ) -> None:
         if azure_endpoint is None:
             azure_endpoint = os.environ.get("AZURE_OPENAI_ENDPOINT") or None
@@ -137,6 +138,7 @@ class AsyncAzureChatClient(AsyncChatClient):
             default_headers=default_headers,
             http_client=http_client,
             deadline=deadline,
+            telemetry=telemetry,
             **kwargs,
         )
         if azure_ad_token_provider is not None:

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -40,6 +41,9 @@ from ._exceptions import (
 from ._inflate import DecodingError
 from ._logging import SECRET_HEADERS, logger, redact, redact_headers
 from ._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ._telemetry import ChatTrace
 
 __all__ = ["Call", "translate_transport_error"]
 
@@ -90,6 +94,8 @@ class Call:
         "not_found_hint",
         "policy",
         "request",
+        "telemetry",
+        "trace",
     )
 
     def __init__(
@@ -102,6 +108,7 @@ class Call:
         api_key: str | None,
         not_found_hint: str = "",
         authorize: Callable[[httpx.Request], Awaitable[None]] | None = None,
+        telemetry: bool = True,
     ) -> None:
         self._http = http
         self.request = request
@@ -114,6 +121,8 @@ class Call:
         #: Called before each attempt to set the request's credentials (a fresh token).
         self.authorize = authorize
         self.attempts = 0
+        self.telemetry = telemetry  # False: never traced, even when chatsdk.instrument() is on
+        self.trace: ChatTrace | None = None
 
     @property
     def idle_timeout(self) -> float | None:
@@ -199,6 +208,8 @@ class Call:
             policy.max_retries + 1,
             self.redact(str(error.message)),
         )
+        if self.trace is not None:
+            self.trace.retry(self.attempts, error, delay)
         await anyio.sleep(delay)
         return True
 

@@ -86,6 +86,8 @@ class AsyncChatClient:
     - ``deadline``: seconds for a whole call, retries and streams included; ``None`` (default)
       for none.
     - ``retry``: the :class:`RetryPolicy` (delays, which statuses); each request may pass its own.
+    - ``telemetry``: ``False`` keeps this client's calls out of OpenTelemetry when
+      :func:`instrument` has switched it on (it is off until then).
 
     Every setting is checked here, and a bad one raises ``TypeError`` or ``ValueError`` naming it
     (never quoting a key). A client belongs to one event loop at a time; used from another (a
@@ -110,6 +112,7 @@ class AsyncChatClient:
         *,
         deadline: float | None = None,
         retry: RetryPolicy = _DEFAULT_RETRY,
+        telemetry: bool = True,
     ) -> None:
         configure_from_env()
         check_http_client(http_client)
@@ -133,6 +136,9 @@ class AsyncChatClient:
         self.timeout = as_timeout(timeout)
         self.retry = retry_policy(retry, max_retries)
         self.deadline = check_deadline(deadline)
+        if not isinstance(telemetry, bool):
+            raise TypeError(f"telemetry must be True or False, not {type(telemetry).__name__}")
+        self.telemetry = telemetry
         self._set_headers()
         self._owns_http = http_client is None
         # The event loop the HTTP client's connections belong to, once it has been used.
@@ -155,7 +161,6 @@ class AsyncChatClient:
         self._urls: dict[str, httpx.URL] = {}
 
     def _key_headers(self, api_key: str) -> dict[str, str]:
-        """The headers that carry the API key."""
         return {"Authorization": f"Bearer {api_key}"}
 
     def _set_headers(self) -> None:
@@ -189,15 +194,11 @@ class AsyncChatClient:
         deadline: float | None = NOT_GIVEN,
         retry: RetryPolicy = NOT_GIVEN,
     ) -> Self:
-        """A client with some settings changed that shares this client's connection pool.
+        """A client with some settings changed, on this client's connection pool.
 
         A setting left out keeps this client's value; ``default_headers`` are merged into this
-        client's (``None`` removes one); ``max_retries`` applies to ``retry`` (or this client's
-        policy). Each setting is checked as by the constructor.
-
-        The pool stays this client's: closing the derived client (``aclose()``, ``async with``)
-        leaves it open, and closing this one closes it for every client derived from it. Derive
-        as many as needed; they cost no connections.
+        client's (``None`` removes one). The pool stays this client's: closing the derived client
+        leaves it open; closing this one closes it for every client derived from it.
 
         Example::
 
@@ -373,6 +374,7 @@ class AsyncChatClient:
             api_key=self._api_key,
             not_found_hint=self._not_found_hint,
             authorize=self._authorize,
+            telemetry=self.telemetry,
         )
 
     def _route(self, path: str, body: dict[str, Any] | None) -> str:

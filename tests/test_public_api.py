@@ -9,6 +9,8 @@ import sys
 import chatsdk
 
 EXPECTED = {
+    "instrument",
+    "uninstrument",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
