@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import httpx
 import pytest
 from helpers import mock_client
@@ -88,3 +89,15 @@ async def test_a_server_without_the_endpoint_is_not_found() -> None:
     async with mock_client(handler) as client:
         with pytest.raises(chatsdk.NotFoundError):
             await client.models.list()
+
+
+async def test_the_deadline_bounds_the_listing() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    async with chatsdk.AsyncChatClient(api_key="k", base_url="http://t/v1", http_client=http) as c:
+        with anyio.fail_after(10):  # a hang guard only
+            with pytest.raises(chatsdk.APITimeoutError, match="deadline"):
+                await c.models.list(deadline=0.01)
