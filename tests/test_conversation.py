@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import MESSAGES, completion, mock_client, text_stream
+from helpers import MESSAGES, chunk, completion, mock_client, sse, text_stream
 
 import chatsdk
 from chatsdk.testing import Reply, ReplyLike, ToolCallReply, serve
@@ -175,3 +175,26 @@ async def test_replies_and_streams_carry_request_id_attempts_and_headers() -> No
     rebuilt = chatsdk.ChatCompletion(reply.to_dict())
     assert rebuilt == reply
     assert (rebuilt.request_id, rebuilt.attempts, dict(rebuilt.headers)) == (None, 0, {})
+
+
+async def test_a_streamed_refusal_has_null_content_as_a_buffered_one() -> None:
+    body = sse(
+        chunk("", role="assistant", refusal=None),
+        chunk(refusal="I can't"),
+        chunk(refusal=" help with that."),
+        chunk(finish_reason="stop"),
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    async with mock_client(handler) as client:
+        stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        async with stream:
+            message = (await stream.final()).choices[0].message
+    assert (message.content, message.refusal) == (None, "I can't help with that.")
+    assert message.to_param() == {
+        "role": "assistant",
+        "content": None,
+        "refusal": "I can't help with that.",
+    }
