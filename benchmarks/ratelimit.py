@@ -208,9 +208,11 @@ async def run_once(base_url: str, n: int, **client_options: Any) -> dict[str, An
 
         async def one(i: int) -> None:
             nonlocal answered
-            messages = [{"role": "user", "content": f"Question {i}: how many tokens is this?"}]
+            question = f"Question {i}: how many tokens is this?"
             await client.chat.completions.create(
-                model="m", messages=messages, max_tokens=COMPLETION_TOKENS
+                model="m",
+                messages=[{"role": "user", "content": question}],
+                max_tokens=COMPLETION_TOKENS,
             )
             answered += 1
 

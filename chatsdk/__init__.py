@@ -16,18 +16,25 @@ The package is layered; each module imports only from the layers below it, never
 cycle (a test walks the imports), and every module's docstring says its one job::
 
     layer 3  __init__ (this namespace) · _cli/ (the chatsdk command, one module per command)
-             _client        AsyncChatClient: settings, headers, the pool; starts calls
+             _azure         AsyncAzureChatClient: Azure's addresses, api-version, credentials
+             _client        AsyncChatClient: settings, headers, the pool; starts calls;
+                            with_options() shares the pool
              _completions   client.chat.completions: builds the request, wraps the reply
+             _model_list    client.models: GET /models, its answer typed
     layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
              _gate          a client's concurrency slots and rate limiter; a call's ticket
+             _loops         which event loop is running (asyncio's or trio's)
+             _telemetry     a call's OpenTelemetry span and metrics, once instrument() is on
              _body          a reply's body read within a cap, inflated in bounded steps
              _pool          the HTTP transport a client makes for itself
     layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)
     (pure)   · _shapes (a chunk's or reply's fields checked) · _inflate (Content-Encoding
              undone in bounded steps) · _accumulate (chunks -> reply) · _models, _view (views
-             over JSON) · _params (request body) · _options (settings) · _retry (RetryPolicy)
+             over JSON; a reply's message -> its param) · _model_info (views of GET /models)
+             · _messages (message params, TypedDicts) · _params (request body) · _options
+             (settings checked) · _settings (URL, headers, hints) · _retry (RetryPolicy)
              · _exceptions (the error tree) · _json (the one JSON helper) · _logging
              · _limits (RateLimit, token buckets, x-ratelimit-* headers) · _metrics (a
              stream's figures)
@@ -38,6 +45,7 @@ in ``_events`` or ``_accumulate``, with its literal bytes as the test; a new str
 ``_streaming``, fed by a pure module below it.
 """
 
+from ._azure import AsyncAzureChatClient
 from ._client import AsyncChatClient
 from ._completions import Chat, Completions
 from ._exceptions import (
@@ -56,7 +64,23 @@ from ._exceptions import (
     UnprocessableEntityError,
 )
 from ._limits import RateLimit
+from ._messages import (
+    AssistantMessageParam,
+    ContentPartParam,
+    DeveloperMessageParam,
+    FileContentPartParam,
+    ImageContentPartParam,
+    InputAudioContentPartParam,
+    RefusalContentPartParam,
+    SystemMessageParam,
+    TextContentPartParam,
+    ToolCallParam,
+    ToolMessageParam,
+    UserMessageParam,
+)
 from ._metrics import StreamMetrics
+from ._model_info import ModelInfo, ModelList
+from ._model_list import Models
 from ._models import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -71,6 +95,7 @@ from ._models import (
 from ._params import CreateParams, MessageParam
 from ._retry import RetryPolicy
 from ._streaming import AsyncChatStream
+from ._telemetry import instrument, uninstrument
 from ._version import __version__
 from ._view import Model
 
@@ -79,6 +104,8 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AssistantMessageParam",
+    "AsyncAzureChatClient",
     "AsyncChatClient",
     "AsyncChatStream",
     "AuthenticationError",
@@ -90,24 +117,40 @@ __all__ = [
     "Choice",
     "ChoiceDelta",
     "ChunkChoice",
-    "Completions",
     "CompletionUsage",
+    "Completions",
     "ConflictError",
+    "ContentPartParam",
     "CreateParams",
+    "DeveloperMessageParam",
+    "FileContentPartParam",
     "FunctionCall",
+    "ImageContentPartParam",
+    "InputAudioContentPartParam",
     "InternalServerError",
     "MessageParam",
     "Model",
+    "ModelInfo",
+    "ModelList",
+    "Models",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RefusalContentPartParam",
     "RetryPolicy",
     "StreamError",
     "StreamMetrics",
+    "SystemMessageParam",
+    "TextContentPartParam",
     "ToolCall",
+    "ToolCallParam",
+    "ToolMessageParam",
     "UnprocessableEntityError",
+    "UserMessageParam",
     "__version__",
+    "instrument",
+    "uninstrument",
 ]
 
 # Classes defined here report the public module, not the private one they are defined in.

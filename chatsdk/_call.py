@@ -7,7 +7,6 @@ as it says, bounds every step by the call's deadline (one path, one message), re
 within its cap (``_body``), and hands a stream the pieces of its body one at a time. httpx's
 exceptions are translated here, chained as ``__cause__``, and every error leaves through
 :meth:`Call.seal`, which records the attempts and request id and takes the API key out of it.
-Before each attempt it passes its client's gate (``_gate``: a concurrency slot, the rate limit).
 
 Example::
 
@@ -22,7 +21,7 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -44,7 +43,7 @@ from ._logging import SECRET_HEADERS, logger, redact, redact_headers
 from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from ._gate import Ticket
+    from ._telemetry import ChatTrace
 
 __all__ = ["Call", "translate_transport_error"]
 
@@ -88,6 +87,7 @@ class Call:
         "_http",
         "api_key",
         "attempts",
+        "authorize",
         "clock",
         "deadline",
         "deadline_at",
@@ -95,7 +95,8 @@ class Call:
         "policy",
         "request",
         "started_at",
-        "ticket",
+        "telemetry",
+        "trace",
     )
 
     def __init__(
@@ -107,7 +108,8 @@ class Call:
         deadline: float | None,
         api_key: str | None,
         not_found_hint: str = "",
-        ticket: Ticket | None = None,
+        authorize: Callable[[httpx.Request], Awaitable[None]] | None = None,
+        telemetry: bool = True,
     ) -> None:
         self._http = http
         self.request = request
@@ -118,9 +120,11 @@ class Call:
         self.deadline_at = None if deadline is None else self.started_at + deadline
         self.api_key = api_key
         self.not_found_hint = not_found_hint
+        #: Called before each attempt to set the request's credentials (a fresh token).
+        self.authorize = authorize
         self.attempts = 0
-        # The client's concurrency slots and rate limit (``_gate``), when it has any.
-        self.ticket = ticket
+        self.telemetry = telemetry  # False: never traced, even when chatsdk.instrument() is on
+        self.trace: ChatTrace | None = None
 
     @property
     def idle_timeout(self) -> float | None:
@@ -148,19 +152,8 @@ class Call:
 
     async def send(self) -> httpx.Response:
         """Send until a 2xx reply or a final error; the reply's body is left unread."""
-        if self.ticket is None:
-            return await self._send()
-        try:
-            return await self._send()
-        except BaseException:
-            self.ticket.leave()
-            raise
-
-    async def _send(self) -> httpx.Response:
         while True:
-            if self.ticket is not None:  # the client's limits: a slot, then the rate's leave
-                with self.bounded():
-                    await self.ticket.enter(self.clock)
+            await self.admit()
             self.attempts += 1
             if logger.isEnabledFor(_DEBUG):
                 logger.debug(
@@ -172,6 +165,8 @@ class Call:
                 )
             try:
                 with self.bounded():
+                    if self.authorize is not None:
+                        await self.authorize(self.request)
                     # Redirects are never followed, even by an http_client configured to: httpx
                     # would drop Authorization on the way but not api-key style headers.
                     response = await self._http.send(
@@ -188,8 +183,7 @@ class Call:
                 if await self.retry(error):
                     continue
                 raise self.seal(error) from exc
-            if self.ticket is not None:
-                self.ticket.observe(response.headers, self.clock())
+            self.observe(response)
             if response.status_code < 300:
                 return response
             status_error = await self._status_error(response)
@@ -218,10 +212,26 @@ class Call:
             policy.max_retries + 1,
             self.redact(str(error.message)),
         )
-        # A rate limit's wait is the whole client's: the next send waits it out with every call.
-        if self.ticket is None or not self.ticket.cool_down(error, delay, self.clock()):
-            await anyio.sleep(delay)
+        if self.trace is not None:
+            self.trace.retry(self.attempts, error, delay)
+        await self.pause(error, delay)
         return True
+
+    # -- what a client's limits add (``_gate``'s GatedCall); nothing for a call without them ----
+
+    async def admit(self) -> None:
+        """Before each attempt; a call under its client's limits waits here for a slot and the
+        rate limit's leave."""
+
+    def observe(self, response: httpx.Response) -> None:
+        """Each reply, 2xx or not; a call under its client's limits notes the server's budget."""
+
+    async def pause(self, error: APIError, delay: float) -> None:
+        """The wait before a retry; under a rate limit, a 429's wait is every call's at once."""
+        await anyio.sleep(delay)
+
+    def finish(self, usage: object = None) -> None:
+        """The call is over (its reply read, its stream closed), with the reply's ``usage``."""
 
     def seal(self, error: APIError) -> APIError:
         """Make ``error`` ready to leave the call: attempts recorded, secrets taken out.
@@ -296,14 +306,6 @@ class Call:
 
     async def read_whole(self) -> tuple[httpx.Response, bytes]:
         """Send, then read the whole 2xx reply; a read that breaks is retried like a send."""
-        if self.ticket is None:
-            return await self._read_whole()
-        try:
-            return await self._read_whole()
-        finally:
-            self.ticket.leave()
-
-    async def _read_whole(self) -> tuple[httpx.Response, bytes]:
         while True:
             response = await self.send()
             try:
@@ -377,7 +379,11 @@ class Call:
             and error.param is None
         ):
             error.message += f" ({self.not_found_hint})"
-        if isinstance(error, AuthenticationError) and not self.api_key:
+        if (
+            isinstance(error, AuthenticationError)
+            and not self.api_key
+            and not any(name.lower() in SECRET_HEADERS for name in self.request.headers)
+        ):
             error.message += (
                 " (No API key was set: pass api_key= or set the OPENAI_API_KEY environment "
                 "variable.)"

@@ -1,32 +1,36 @@
-"""A client's gate: its concurrency slots and its rate limiter, and a call's ticket through them.
+"""A client's gate: its concurrency slots and rate limiter, and the calls that pass through it.
 
-The client makes one :class:`Gate` from ``max_concurrency`` and ``rate_limit`` and gives each
-call a :class:`Ticket` (the request's estimated token cost). The call enters before every
-attempt: the first time it takes a concurrency slot, which it keeps through retries and, for a
-stream, until the stream is closed; every time it waits until the rate limiter lets one more
-request out (the buckets, the server's ``x-ratelimit-*`` budget, the shared cool-down after a
-429). Waits are on the event loop's clock, so a test's virtual clock is obeyed.
+The client makes one :class:`Gate` from ``max_concurrency`` and ``rate_limit``; its calls are
+then :class:`GatedCall` objects, each with a :class:`Ticket` (the request's estimated token
+cost), filling in the hooks :class:`~chatsdk._call.Call` leaves for them. Before every attempt
+the call enters: the first time it takes a concurrency slot, which it keeps through retries and,
+for a stream, until the stream is closed; every time it waits until the rate limiter lets one
+more request out (the buckets, the server's ``x-ratelimit-*`` budget, the shared cool-down after
+a 429). Waits are on the event loop's clock, so a test's virtual clock is obeyed.
 
 Example::
 
     gate = make_gate(max_concurrency=8, rate_limit=RateLimit(requests_per_minute=60))
-    ticket = gate.ticket(body_size=len(content), body=body)
-    await ticket.enter(clock)      # before each attempt (the call's hook)
-    ticket.leave(usage)            # when the call is over: slot back, tokens corrected
+    call = gate.call(len(content), body)(http, request, policy=policy, deadline=None, api_key=k)
+    response = await call.send()   # waited for a slot and the rate limit's leave
+    call.finish(usage)             # when the call is over: slot back, tokens corrected
 """
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
+import httpx
 
+from ._call import Call
 from ._exceptions import APIError, RateLimitError, StreamError
 from ._limits import Limiter, RateLimit, estimate_tokens
 
-__all__ = ["Gate", "Ticket", "make_gate"]
+__all__ = ["Gate", "GatedCall", "Ticket", "make_gate"]
 
 
 def make_gate(max_concurrency: Any, rate_limit: Any) -> Gate | None:
@@ -66,10 +70,11 @@ class Gate:
         self.slots = Slots(max_concurrency)
         self.turn = Slots(1)
 
-    def ticket(self, body_size: int, body: Mapping[str, Any] | None) -> Ticket:
-        """A call's way through this gate, with the request's estimated token cost."""
+    def call(self, body_size: int, body: Mapping[str, Any] | None) -> Callable[..., Call]:
+        """What makes the call for a request: a :class:`GatedCall` with its ticket (and the
+        request's estimated token cost)."""
         cost = estimate_tokens(body_size, body) if self.limiter is not None else 0
-        return Ticket(self, cost)
+        return functools.partial(GatedCall, ticket=Ticket(self, cost))
 
 
 class Slots:
@@ -174,3 +179,41 @@ def is_rate_limited(error: APIError) -> bool:
     if isinstance(error, StreamError):
         return error.code == 429 or "rate_limit" in str(error.type or error.code or "")
     return False
+
+
+class GatedCall(Call):
+    """A call under its client's limits: the hooks of :class:`~chatsdk._call.Call`, filled in."""
+
+    __slots__ = ("ticket",)
+
+    def __init__(self, *args: Any, ticket: Ticket, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ticket = ticket
+
+    async def admit(self) -> None:
+        with self.bounded():  # waiting for a slot or the rate limit keeps the deadline too
+            await self.ticket.enter(self.clock)
+
+    def observe(self, response: httpx.Response) -> None:
+        self.ticket.observe(response.headers, self.clock())
+
+    async def pause(self, error: APIError, delay: float) -> None:
+        # A rate limit's wait is the whole client's: the next attempt waits it out with every call.
+        if not self.ticket.cool_down(error, delay, self.clock()):
+            await anyio.sleep(delay)
+
+    def finish(self, usage: object = None) -> None:
+        self.ticket.leave(usage)
+
+    async def send(self) -> httpx.Response:
+        try:
+            return await super().send()
+        except BaseException:
+            self.ticket.leave()  # no reply, no stream: the call is over
+            raise
+
+    async def read_whole(self) -> tuple[httpx.Response, bytes]:
+        try:
+            return await super().read_whole()
+        finally:
+            self.ticket.leave()

@@ -76,10 +76,12 @@ class AsyncChatStream:
         "_first_at",
         "_reader",
         "_reading",
+        "_trace",
     )
 
     def __init__(self, call: Call, response: httpx.Response) -> None:
         self._call = call
+        self._trace = call.trace  # None unless chatsdk.instrument() is on
         self._accumulator = ChunkAccumulator()
         self._closed = False
         self._finished = False
@@ -110,18 +112,18 @@ class AsyncChatStream:
         return request_id
 
     @property
+    def headers(self) -> httpx.Headers:
+        """The HTTP response headers of the current attempt (names in any case)."""
+        return self._reader.response.headers
+
+    @property
     def attempts(self) -> int:
         """How many times the request was sent to get this stream (1 when not retried)."""
         return self._call.attempts
 
     @property
     def metrics(self) -> StreamMetrics:
-        """Time to first token, duration, chunks, completion tokens and tokens per second.
-
-        Example::
-
-            print(stream.metrics.time_to_first_token, stream.metrics.tokens_per_second)
-        """
+        """What the stream took: time to first token, duration, chunks, tokens, tokens/s."""
         return stream_metrics(
             started=self._call.started_at,
             first=self._first_at,
@@ -178,7 +180,13 @@ class AsyncChatStream:
                     partial_text=self._accumulator.text(0),
                 )
             )
-        return ChatCompletion(self._accumulator.result())
+        return ChatCompletion(
+            self._accumulator.result(),
+            request_id=self.request_id,
+            attempts=self._call.attempts,
+            headers=self._reader.response.headers,
+            duration=self.metrics.duration,
+        )
 
     def to_sse(self, *, text_only: bool = False) -> AsyncGenerator[bytes, None]:
         """The stream as server-sent-event bytes for a browser; closes the stream when it ends.
@@ -209,8 +217,8 @@ class AsyncChatStream:
         self._finished = True
         if self._ended_at is None:
             self._ended_at = self._call.clock()
-        if self._call.ticket is not None:
-            self._call.ticket.leave(self._accumulator.usage)
+        self._call.finish(self._accumulator.usage)
+        self._end_trace(None)
         await self._reader.release()
 
     async def __aenter__(self) -> AsyncChatStream:
@@ -227,6 +235,7 @@ class AsyncChatStream:
     def __del__(self) -> None:
         # No I/O here (there may be no event loop); only say that a connection was left open.
         if not getattr(self, "_closed", True):
+            self._end_trace(None)
             warnings.warn(
                 "AsyncChatStream was not closed; use 'async with stream:' or 'await "
                 "stream.aclose()' so that its connection is released",
@@ -269,6 +278,8 @@ class AsyncChatStream:
                             await self._reader.drain()
                         finally:
                             self._reading = False
+                        if self._trace is not None:
+                            self._trace.succeed(self._accumulator.result(), self._call.attempts)
                         await self.aclose()
                         return None
                     self._reading = True
@@ -292,11 +303,23 @@ class AsyncChatStream:
             exc.partial_text = self._accumulator.text(0)
             exc.request_id = exc.request_id or self.request_id
             self._call.seal(exc)
+            self._end_trace(exc)
             await self.aclose()
             raise
-        except BaseException:
+        except BaseException as exc:
+            self._end_trace(exc)
             await self.aclose()
             raise
+
+    def _end_trace(self, error: BaseException | None) -> None:
+        """End the stream's span (once): with ``error``, or as closed by its reader."""
+        trace = self._trace
+        if trace is not None:
+            partial = self._accumulator.result()
+            if error is None:
+                trace.succeed(partial, self._call.attempts)  # closed early: no error, no finish
+            else:
+                trace.fail(error, self._call.attempts, partial)
 
     def _eof(self) -> None:
         if self._accumulator.is_complete():
@@ -324,6 +347,8 @@ class AsyncChatStream:
         self._chunks += 1
         if self._first_at is None and accumulator.has_output:
             self._first_at = self._call.clock()
+        if self._trace is not None:
+            self._trace.chunk()
         if accumulator.errored:
             raise StreamError(
                 "The server ended a choice with finish_reason 'error'.",

@@ -113,6 +113,9 @@ PURE = [
     "chatsdk._inflate",
     "chatsdk._accumulate",
     "chatsdk._models",
+    "chatsdk._messages",
+    "chatsdk._model_info",
+    "chatsdk._settings",
     "chatsdk._view",
     "chatsdk._params",
     "chatsdk._options",
@@ -129,6 +132,7 @@ LAYER_2 = [
     "chatsdk._streaming",
     "chatsdk._pool",
     "chatsdk._gate",
+    "chatsdk._loops",
 ]
 
 

@@ -145,24 +145,26 @@ async def test_after_a_429_every_call_waits_out_the_same_cool_down() -> None:
     assert server.statuses.count(429) == 1
 
 
-async def test_a_herd_of_429s_comes_back_as_one_not_each_on_its_own_jitter() -> None:
+async def test_a_herd_of_429s_is_held_back_not_retried_call_by_call() -> None:
     def answer(request: httpx.Request, number: int) -> httpx.Response:
         if trio.current_time() < 2:
             return httpx.Response(429, json={"error": {"message": "slow down"}})
         return ok(request, number)
 
     server = Server(answer)
-    jittery = chatsdk.RetryPolicy(max_retries=10, initial_delay=0.5, jitter=0.9)
-    async with client(server, rate_limit=chatsdk.RateLimit(), retry=jittery) as c:
+    # No Retry-After: half a second of backoff each time.
+    steady = chatsdk.RetryPolicy(max_retries=10, initial_delay=0.5, max_delay=0.5, jitter=0)
+    async with client(server, rate_limit=chatsdk.RateLimit(), retry=steady) as c:
         await ask_many(c, 8)
-    answered = server.times_of(200)
-    assert len(answered) == 8
-    assert len(set(answered)) == 1  # all together, at the end of the last cool-down
-    assert answered[0] >= 2
-    # Each on its own jittered schedule, the eight calls would have come back at eight or more
-    # different times after the first refusals; together, each wave went out at one instant.
+    # Every call answered at 2, when the refusals stopped: together, as the cool-down ended.
+    assert server.times_of(200) == [2.0] * 8
+    # Each call retrying on its own would have been refused at 0, 0.5, 1 and 1.5: 32 429s. Held
+    # back together, the client sent one request at each end of the cool-down (and, at 0, at
+    # most the eight that were out before the first refusal came back).
     refused = server.times_of(429)
-    assert 0 < len(set(refused)) < 8
+    assert set(refused) <= {0.0, 0.5, 1.0, 1.5}
+    assert len([t for t in refused if t > 0]) == 3
+    assert len(refused) <= 11
 
 
 async def test_waiting_for_a_slot_is_bounded_by_the_deadline() -> None:
