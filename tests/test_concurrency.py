@@ -111,3 +111,40 @@ def test_bad_limits_are_refused_at_construction_by_name(
 ) -> None:
     with pytest.raises(error, match=match):
         chatsdk.AsyncChatClient(api_key="sk-test", base_url="http://127.0.0.1:1/v1", **kwargs)
+
+
+async def test_clients_made_by_with_options_share_the_limits() -> None:
+    server = Counting()
+    async with mock_client(server, max_concurrency=1) as c:  # type: ignore[arg-type]
+        derived = c.with_options(timeout=30)
+        stream = await c.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        async with stream:
+            with pytest.raises(chatsdk.APITimeoutError):
+                await derived.chat.completions.create(model="m", messages=MESSAGES, deadline=0.05)
+        assert server.seen == 1  # the derived client's call waited for the one slot
+        await derived.chat.completions.create(model="m", messages=MESSAGES)
+    assert server.seen == 2
+
+
+async def test_the_azure_client_keeps_the_limits_too() -> None:
+    with pytest.raises(ValueError, match="max_concurrency must be at least 1"):
+        chatsdk.AsyncAzureChatClient(
+            azure_endpoint="https://r.openai.azure.com",
+            api_version="v",
+            api_key="k",
+            max_concurrency=0,
+        )
+    server = Counting()
+    async with chatsdk.AsyncAzureChatClient(
+        azure_endpoint="https://r.openai.azure.com",
+        api_version="2024-10-21",
+        api_key="k",
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(server)),
+        max_concurrency=1,
+        rate_limit=chatsdk.RateLimit(requests_per_minute=6000),
+    ) as c:
+        stream = await c.chat.completions.create(model="d", messages=MESSAGES, stream=True)
+        async with stream:
+            with pytest.raises(chatsdk.APITimeoutError):
+                await c.chat.completions.create(model="d", messages=MESSAGES, deadline=0.05)
+        assert server.seen == 1

@@ -232,8 +232,9 @@ async def test_stream_metrics_on_the_loops_clock(with_usage: bool) -> None:
         stream = await c.chat.completions.create(model="m", messages=MESSAGES, stream=True)
         assert stream.metrics.duration is None
         assert stream.metrics.time_to_first_token is None
-        await stream.final()
+        reply = await stream.final()
     metrics = stream.metrics
+    assert reply.duration == metrics.duration  # the whole reply took as long as its stream
     # Sent at 0, retried at 1 after the 429: every time counts from the first send.
     assert metrics.time_to_first_token == pytest.approx(1.75)
     assert metrics.duration == pytest.approx(3.0)
