@@ -18,6 +18,7 @@ cycle (a test walks the imports), and every module's docstring says its one job:
     layer 3  __init__ (this namespace) · _cli/ (the chatsdk command, one module per command)
              _client        AsyncChatClient: settings, headers, the pool; starts calls
              _completions   client.chat.completions: builds the request, wraps the reply
+             _tool_runner   run_tools()/stream_tools(): ask, run the tools called, repeat
     layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
@@ -28,6 +29,9 @@ cycle (a test walks the imports), and every module's docstring says its one job:
              undone in bounded steps) · _accumulate (chunks -> reply) · _models, _view (views
              over JSON) · _params (request body) · _options (settings) · _retry (RetryPolicy)
              · _exceptions (the error tree) · _json (the one JSON helper) · _logging
+             · _stream_events (chunks -> typed events) · _event_types (the events)
+             · _structured (response_format, strict schemas, parsing) · _parsed (parsed
+             replies) · _tools (functions -> strict tool definitions)
 
 Where a change goes: a new endpoint is a resource module in layer 3 that builds a request and
 hands it to a call (like ``_completions``); a new retry rule goes in ``_retry``; a new server quirk
@@ -37,6 +41,20 @@ in ``_events`` or ``_accumulate``, with its literal bytes as the test; a new str
 
 from ._client import AsyncChatClient
 from ._completions import Chat, Completions
+from ._event_types import (
+    ChoiceDoneEvent,
+    ContentDeltaEvent,
+    ContentDoneEvent,
+    ReasoningDeltaEvent,
+    ReasoningDoneEvent,
+    RefusalDeltaEvent,
+    RefusalDoneEvent,
+    StreamEvent,
+    ToolArgumentsDeltaEvent,
+    ToolArgumentsDoneEvent,
+    ToolResultEvent,
+    UsageEvent,
+)
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -47,9 +65,11 @@ from ._exceptions import (
     ConflictError,
     InternalServerError,
     NotFoundError,
+    OutputParseError,
     PermissionDeniedError,
     RateLimitError,
     StreamError,
+    ToolRoundsError,
     UnprocessableEntityError,
 )
 from ._models import (
@@ -64,8 +84,11 @@ from ._models import (
     ToolCall,
 )
 from ._params import CreateParams, MessageParam
+from ._parsed import ParsedChatCompletion, ParsedChatCompletionMessage, ParsedChoice
 from ._retry import RetryPolicy
 from ._streaming import AsyncChatStream
+from ._tool_runner import ToolRunCompletion, ToolRunStream
+from ._tools import FunctionTool, function_tool
 from ._version import __version__
 from ._view import Model
 
@@ -84,22 +107,43 @@ __all__ = [
     "ChatCompletionMessage",
     "Choice",
     "ChoiceDelta",
+    "ChoiceDoneEvent",
     "ChunkChoice",
-    "Completions",
     "CompletionUsage",
+    "Completions",
     "ConflictError",
+    "ContentDeltaEvent",
+    "ContentDoneEvent",
     "CreateParams",
     "FunctionCall",
+    "FunctionTool",
     "InternalServerError",
     "MessageParam",
     "Model",
     "NotFoundError",
+    "OutputParseError",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
     "PermissionDeniedError",
     "RateLimitError",
+    "ReasoningDeltaEvent",
+    "ReasoningDoneEvent",
+    "RefusalDeltaEvent",
+    "RefusalDoneEvent",
     "RetryPolicy",
     "StreamError",
+    "StreamEvent",
+    "ToolArgumentsDeltaEvent",
+    "ToolArgumentsDoneEvent",
     "ToolCall",
+    "ToolResultEvent",
+    "ToolRoundsError",
+    "ToolRunCompletion",
+    "ToolRunStream",
     "UnprocessableEntityError",
+    "UsageEvent",
+    "function_tool",
     "__version__",
 ]
 

@@ -20,10 +20,15 @@ from ._exceptions import APIError
 from ._models import ChatCompletion
 from ._options import check_json
 from ._params import CreateParams, MessageParam, build_body, split_options
+from ._parsed import parse_completion
 from ._streaming import AsyncChatStream
+from ._structured import with_output_format
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+    from ._tool_runner import ToolRunCompletion, ToolRunStream
+    from ._tools import FunctionTool
 
 __all__ = ["Chat", "Completions", "StartCall"]
 
@@ -110,14 +115,15 @@ class Completions:
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True
             )
         """
-        body_params, options = split_options(params)
+        sent, output_format = with_output_format(params)
+        body_params, options = split_options(sent)
         extra_body = options.get("extra_body")
         if extra_body:
             check_json(extra_body, "extra_body")
         body = build_body(model, messages, stream, body_params, extra_body)
         call = self._start("POST", "/chat/completions", body, options, stream)
         if stream:
-            return AsyncChatStream(call, await call.send())
+            return AsyncChatStream(call, await call.send(), output_format)
         response, content = await call.read_whole()
         try:
             payload = decode_completion(content, response.status_code)
@@ -134,7 +140,89 @@ class Completions:
                     f"completion: {error.message}"
                 )
             raise call.seal(error)
+        if output_format is not None:
+            return parse_completion(payload, output_format)
         return ChatCompletion(payload)
+
+    # tools= here are functions, not CreateParams' definitions; mypy flags the shared name, and
+    # callers are checked against this signature all the same.
+    async def run_tools(  # type: ignore[misc]
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageParam],
+        tools: Iterable[Callable[..., Any] | FunctionTool],
+        max_rounds: int = 8,
+        **params: Unpack[CreateParams],
+    ) -> ToolRunCompletion:
+        """Ask, run the tools the model calls, send their results, and repeat until it answers.
+
+        ``tools`` are Python functions (sync or async) or :func:`function_tool` objects; their
+        strict definitions are sent as ``tools=``. The calls of one reply run at once; a tool
+        that raises, an unknown name or arguments that do not validate go back to the model as
+        the tool's result text. Only choice 0 of each reply is followed. Returns the last reply
+        with ``messages`` (the whole conversation) and ``rounds``; after ``max_rounds``
+        requests that all called tools, raises :class:`ToolRoundsError` (its ``messages`` hold
+        the conversation, the last round's tools run). Other parameters are ``create()``'s;
+        ``stream`` and ``tools`` are set here. Cancelling the call cancels running tools.
+        docs/tools.md has the details.
+
+        Example::
+
+            def get_weather(city: str) -> dict[str, object]:
+                '''The current weather in a city.'''
+                return {"city": city, "sky": "sunny"}
+
+            run = await client.chat.completions.run_tools(
+                model="m", messages=messages, tools=[get_weather]
+            )
+            print(run.choices[0].message.content)
+        """
+        from ._tool_runner import run_tools
+
+        return await run_tools(
+            self.create,
+            model=model,
+            messages=messages,
+            tools=tools,
+            max_rounds=max_rounds,
+            params=dict(params),
+        )
+
+    def stream_tools(  # type: ignore[misc]
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageParam],
+        tools: Iterable[Callable[..., Any] | FunctionTool],
+        max_rounds: int = 8,
+        **params: Unpack[CreateParams],
+    ) -> ToolRunStream:
+        """``run_tools()`` streamed: the typed events of every round's stream, and a
+        ``tool.result`` event for each tool call run between rounds.
+
+        Use it in ``async with``; afterwards ``completion`` and ``messages`` hold the last reply
+        and the conversation. Bad arguments raise here, before any request.
+
+        Example::
+
+            async with client.chat.completions.stream_tools(
+                model="m", messages=messages, tools=[get_weather]
+            ) as run:
+                async for event in run:
+                    if event.type == "content.delta":
+                        print(event.delta, end="", flush=True)
+        """
+        from ._tool_runner import stream_tools
+
+        return stream_tools(
+            self.create,
+            model=model,
+            messages=messages,
+            tools=tools,
+            max_rounds=max_rounds,
+            params=dict(params),
+        )
 
 
 class Chat:

@@ -29,10 +29,14 @@ from ._reader import EventReader
 from ._sse import Event
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator
+    from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
     from types import TracebackType
 
     import httpx
+
+    from ._event_types import StreamEvent
+    from ._stream_events import EventBuilder
+    from ._structured import OutputFormat
 
 __all__ = ["AsyncChatStream"]
 
@@ -70,12 +74,16 @@ class AsyncChatStream:
         "_done",
         "_events",
         "_finished",
+        "_format",
         "_reader",
         "_reading",
     )
 
-    def __init__(self, call: Call, response: httpx.Response) -> None:
+    def __init__(
+        self, call: Call, response: httpx.Response, output_format: OutputFormat | None = None
+    ) -> None:
         self._call = call
+        self._format = output_format  # response_format=, when the answer is to be parsed
         self._accumulator = ChunkAccumulator()
         self._closed = False
         self._finished = False
@@ -131,6 +139,25 @@ class AsyncChatStream:
         """
         return _TextIterator(self)
 
+    def events(self) -> AsyncIterator[StreamEvent]:
+        """An async iterator of typed events (:data:`StreamEvent`), built from the chunks.
+
+        Deltas of content, reasoning, refusal and tool-call arguments come as they arrive, each
+        with the ``choice`` it belongs to and the text so far; when a choice ends, its
+        ``*.done`` events, then ``choice.done``; ``usage`` when the server sends it. Read the
+        stream through one of ``events()``, ``text()`` or chunks; ``final()`` afterwards still
+        gives the whole reply. docs/events.md has the table.
+
+        Example::
+
+            async for event in stream.events():
+                if event.type == "content.delta":
+                    print(event.delta, end="", flush=True)
+        """
+        from ._stream_events import EventBuilder
+
+        return _events(self._next_payload, EventBuilder(self._format))
+
     async def final(self) -> ChatCompletion:
         """Read the rest of the stream and return the whole reply it adds up to.
 
@@ -155,6 +182,10 @@ class AsyncChatStream:
                     partial_text=self._accumulator.text(0),
                 )
             )
+        if self._format is not None:
+            from ._parsed import parse_completion
+
+            return parse_completion(self._accumulator.result(), self._format)
         return ChatCompletion(self._accumulator.result())
 
     def to_sse(self, *, text_only: bool = False) -> AsyncGenerator[bytes, None]:
@@ -314,6 +345,16 @@ class AsyncChatStream:
         self._accumulator = ChunkAccumulator()
         self._attach(response)
         return True
+
+
+async def _events(
+    next_payload: Callable[[], Awaitable[dict[str, Any] | None]], builder: EventBuilder
+) -> AsyncGenerator[StreamEvent, None]:
+    while (payload := await next_payload()) is not None:
+        for event in builder.add(payload):
+            yield event
+    for event in builder.end():
+        yield event
 
 
 class _TextIterator:

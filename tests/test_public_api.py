@@ -41,6 +41,30 @@ EXPECTED = {
     "UnprocessableEntityError",
     "__version__",
 }
+EXPECTED |= {
+    "ChoiceDoneEvent",
+    "ContentDeltaEvent",
+    "ContentDoneEvent",
+    "FunctionTool",
+    "OutputParseError",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
+    "ReasoningDeltaEvent",
+    "ReasoningDoneEvent",
+    "RefusalDeltaEvent",
+    "RefusalDoneEvent",
+    "StreamEvent",
+    "ToolArgumentsDeltaEvent",
+    "ToolArgumentsDoneEvent",
+    "ToolResultEvent",
+    "ToolRoundsError",
+    "ToolRunCompletion",
+    "ToolRunStream",
+    "UsageEvent",
+    "function_tool",
+}
+
 
 
 def test_exported_names() -> None:
