@@ -20,7 +20,7 @@ from ._exceptions import APIError
 from ._models import ChatCompletion
 from ._options import check_json
 from ._params import CreateParams, MessageParam, build_body, split_options
-from ._parsed import parse_completion
+from ._parsed import ParsedChatCompletion, ParsedT, parse_completion
 from ._streaming import AsyncChatStream
 from ._structured import with_output_format
 
@@ -48,6 +48,20 @@ class Completions:
 
     def __init__(self, start: StartCall) -> None:
         self._start = start
+
+    # response_format= a pydantic model class: parsed is typed as the model. CreateParams has a
+    # response_format too (mappings); mypy flags the shared name, and callers are checked
+    # against this signature all the same.
+    @overload
+    async def create(  # type: ignore[misc]
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageParam],
+        response_format: type[ParsedT],
+        stream: Literal[False] = False,
+        **params: Unpack[CreateParams],
+    ) -> ParsedChatCompletion[ParsedT]: ...
 
     @overload
     async def create(
@@ -85,7 +99,7 @@ class Completions:
         model: str,
         messages: Iterable[MessageParam],
         stream: bool = False,
-        **params: Unpack[CreateParams],
+        **params: Any,  # CreateParams, or a model class as response_format (the overloads)
     ) -> ChatCompletion | AsyncChatStream:
         """Ask for a chat completion: a whole :class:`ChatCompletion`, or with ``stream=True``
         an :class:`AsyncChatStream` of chunks.

@@ -23,6 +23,7 @@ __all__ = [
     "ParsedChatCompletion",
     "ParsedChatCompletionMessage",
     "ParsedChoice",
+    "ParsedT",
     "parse_completion",
 ]
 
