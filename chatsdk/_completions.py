@@ -64,6 +64,17 @@ class Completions:
     ) -> ParsedChatCompletion[ParsedT]: ...
 
     @overload
+    async def create(  # type: ignore[misc]
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageParam],
+        response_format: type[ParsedT],
+        stream: Literal[True],
+        **params: Unpack[CreateParams],
+    ) -> AsyncChatStream: ...
+
+    @overload
     async def create(
         self,
         *,

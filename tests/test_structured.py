@@ -80,6 +80,7 @@ async def test_a_json_schema_mapping_gives_decoded_json() -> None:
             model="m", messages=MESSAGES, response_format=fmt
         )
     assert bodies[0]["response_format"] == fmt
+    assert isinstance(reply, chatsdk.ParsedChatCompletion)  # typed ChatCompletion: a mapping
     assert reply.choices[0].message.parsed == {"a": [1, 2]}
 
 
