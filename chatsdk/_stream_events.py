@@ -121,11 +121,12 @@ class EventBuilder:
             state.reasoning = (state.reasoning or "") + reasoning
             events.append(ReasoningDeltaEvent(index, reasoning, state.reasoning))
         content = delta.get("content")
-        if isinstance(content, str) and (content or state.content is None):
+        if content and isinstance(content, str):
+            # Empty pieces (the role chunk's "") bring no event; a reply of tool calls only
+            # has no content.done.
             state.content = (state.content or "") + content
-            if content:
-                parsed = partial_json(state.content) if self._format is not None else None
-                events.append(ContentDeltaEvent(index, content, state.content, parsed))
+            parsed = partial_json(state.content) if self._format is not None else None
+            events.append(ContentDeltaEvent(index, content, state.content, parsed))
         refusal = delta.get("refusal")
         if refusal and isinstance(refusal, str):
             state.refusal = (state.refusal or "") + refusal
