@@ -2,7 +2,10 @@
 
 Pure, no I/O. Each event has ``type`` (a string literal, so that ``if event.type == ...``
 narrows the union for a type checker) and ``choice``, the index of the answer it belongs to
-(``None`` only on :class:`UsageEvent`, which belongs to the whole reply).
+(``None`` only on :class:`UsageEvent`, which belongs to the whole reply). Events are read-only,
+compare by value and print their fields. They are plain slotted classes rather than dataclasses:
+a dataclass is generated code, and making a dozen of them would add milliseconds to
+``import chatsdk``.
 
 Example::
 
@@ -15,8 +18,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ._models import CompletionUsage
 
@@ -36,8 +38,34 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ContentDeltaEvent:
+class _Event:
+    """Read-only fields (the slots), compared and printed by value."""
+
+    __slots__ = ()
+    # The fields in the order __init__ takes them (slots are sorted by name).
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def _set(self, *values: Any) -> None:
+        for name, value in zip(self._fields, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self._fields)
+
+    def __hash__(self) -> int:
+        return hash((type(self), *(repr(getattr(self, n)) for n in self._fields)))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+
+class ContentDeltaEvent(_Event):
     """A piece of a choice's answer: ``delta`` is the new text, ``snapshot`` all of it so far.
 
     With ``response_format=``, ``parsed`` is the partial object the text adds up to so far (a
@@ -49,15 +77,20 @@ class ContentDeltaEvent:
             print(event.delta, end="", flush=True)
     """
 
+    _fields = ("choice", "delta", "snapshot", "parsed")
+    __slots__ = _fields
+
+    type: Literal["content.delta"] = "content.delta"
     choice: int
     delta: str
     snapshot: str
-    parsed: Any = None
-    type: Literal["content.delta"] = field(default="content.delta", init=False)
+    parsed: Any
+
+    def __init__(self, choice: int, delta: str, snapshot: str, parsed: Any = None) -> None:
+        self._set(choice, delta, snapshot, parsed)
 
 
-@dataclass(frozen=True, slots=True)
-class ContentDoneEvent:
+class ContentDoneEvent(_Event):
     """A choice's whole answer, once the choice ended.
 
     With ``response_format=``, ``parsed`` is the validated answer (the pydantic model or the
@@ -69,14 +102,19 @@ class ContentDoneEvent:
             print("answer:", event.content)
     """
 
+    _fields = ("choice", "content", "parsed")
+    __slots__ = _fields
+
+    type: Literal["content.done"] = "content.done"
     choice: int
     content: str
-    parsed: Any = None
-    type: Literal["content.done"] = field(default="content.done", init=False)
+    parsed: Any
+
+    def __init__(self, choice: int, content: str, parsed: Any = None) -> None:
+        self._set(choice, content, parsed)
 
 
-@dataclass(frozen=True, slots=True)
-class ReasoningDeltaEvent:
+class ReasoningDeltaEvent(_Event):
     """A piece of a choice's reasoning (``reasoning_content`` or ``reasoning`` in the chunks).
 
     Example::
@@ -85,14 +123,19 @@ class ReasoningDeltaEvent:
             print(event.delta, end="", file=sys.stderr)
     """
 
+    _fields = ("choice", "delta", "snapshot")
+    __slots__ = _fields
+
+    type: Literal["reasoning.delta"] = "reasoning.delta"
     choice: int
     delta: str
     snapshot: str
-    type: Literal["reasoning.delta"] = field(default="reasoning.delta", init=False)
+
+    def __init__(self, choice: int, delta: str, snapshot: str) -> None:
+        self._set(choice, delta, snapshot)
 
 
-@dataclass(frozen=True, slots=True)
-class ReasoningDoneEvent:
+class ReasoningDoneEvent(_Event):
     """A choice's whole reasoning, once the choice ended.
 
     Example::
@@ -101,13 +144,18 @@ class ReasoningDoneEvent:
             log.info("thought: %s", event.reasoning)
     """
 
+    _fields = ("choice", "reasoning")
+    __slots__ = _fields
+
+    type: Literal["reasoning.done"] = "reasoning.done"
     choice: int
     reasoning: str
-    type: Literal["reasoning.done"] = field(default="reasoning.done", init=False)
+
+    def __init__(self, choice: int, reasoning: str) -> None:
+        self._set(choice, reasoning)
 
 
-@dataclass(frozen=True, slots=True)
-class RefusalDeltaEvent:
+class RefusalDeltaEvent(_Event):
     """A piece of a choice's refusal message.
 
     Example::
@@ -116,14 +164,19 @@ class RefusalDeltaEvent:
             print(event.delta, end="")
     """
 
+    _fields = ("choice", "delta", "snapshot")
+    __slots__ = _fields
+
+    type: Literal["refusal.delta"] = "refusal.delta"
     choice: int
     delta: str
     snapshot: str
-    type: Literal["refusal.delta"] = field(default="refusal.delta", init=False)
+
+    def __init__(self, choice: int, delta: str, snapshot: str) -> None:
+        self._set(choice, delta, snapshot)
 
 
-@dataclass(frozen=True, slots=True)
-class RefusalDoneEvent:
+class RefusalDoneEvent(_Event):
     """A choice's whole refusal message, once the choice ended.
 
     Example::
@@ -132,13 +185,18 @@ class RefusalDoneEvent:
             print("declined:", event.refusal)
     """
 
+    _fields = ("choice", "refusal")
+    __slots__ = _fields
+
+    type: Literal["refusal.done"] = "refusal.done"
     choice: int
     refusal: str
-    type: Literal["refusal.done"] = field(default="refusal.done", init=False)
+
+    def __init__(self, choice: int, refusal: str) -> None:
+        self._set(choice, refusal)
 
 
-@dataclass(frozen=True, slots=True)
-class ToolArgumentsDeltaEvent:
+class ToolArgumentsDeltaEvent(_Event):
     """A piece of a tool call's arguments.
 
     ``index`` is the call's place in the message, ``id`` and ``name`` its id and function (as
@@ -152,20 +210,40 @@ class ToolArgumentsDeltaEvent:
             print(event.name, event.parsed_arguments)
     """
 
+    _fields = (
+        "choice",
+        "index",
+        "id",
+        "name",
+        "arguments_delta",
+        "arguments",
+        "parsed_arguments",
+    )
+    __slots__ = _fields
+
+    type: Literal["tool_calls.function.arguments.delta"] = "tool_calls.function.arguments.delta"
     choice: int
     index: int
     id: str | None
     name: str | None
     arguments_delta: str
     arguments: str
-    parsed_arguments: Any = None
-    type: Literal["tool_calls.function.arguments.delta"] = field(
-        default="tool_calls.function.arguments.delta", init=False
-    )
+    parsed_arguments: Any
+
+    def __init__(
+        self,
+        choice: int,
+        index: int,
+        id: str | None,
+        name: str | None,
+        arguments_delta: str,
+        arguments: str,
+        parsed_arguments: Any = None,
+    ) -> None:
+        self._set(choice, index, id, name, arguments_delta, arguments, parsed_arguments)
 
 
-@dataclass(frozen=True, slots=True)
-class ToolArgumentsDoneEvent:
+class ToolArgumentsDoneEvent(_Event):
     """A tool call's whole arguments, once its choice ended: ``parsed_arguments`` is the
     decoded JSON (arguments that are not JSON raise :class:`StreamError` naming the call).
 
@@ -175,19 +253,30 @@ class ToolArgumentsDoneEvent:
             result = tools[event.name](**event.parsed_arguments)
     """
 
+    _fields = ("choice", "index", "id", "name", "arguments", "parsed_arguments")
+    __slots__ = _fields
+
+    type: Literal["tool_calls.function.arguments.done"] = "tool_calls.function.arguments.done"
     choice: int
     index: int
     id: str | None
     name: str | None
     arguments: str
     parsed_arguments: Any
-    type: Literal["tool_calls.function.arguments.done"] = field(
-        default="tool_calls.function.arguments.done", init=False
-    )
+
+    def __init__(
+        self,
+        choice: int,
+        index: int,
+        id: str | None,
+        name: str | None,
+        arguments: str,
+        parsed_arguments: Any,
+    ) -> None:
+        self._set(choice, index, id, name, arguments, parsed_arguments)
 
 
-@dataclass(frozen=True, slots=True)
-class ChoiceDoneEvent:
+class ChoiceDoneEvent(_Event):
     """A choice ended: ``finish_reason`` says why (``"stop"``, ``"length"``, ``"tool_calls"``).
 
     It comes after the choice's other ``*.done`` events.
@@ -198,13 +287,18 @@ class ChoiceDoneEvent:
             print("[cut short]")
     """
 
+    _fields = ("choice", "finish_reason")
+    __slots__ = _fields
+
+    type: Literal["choice.done"] = "choice.done"
     choice: int
     finish_reason: str
-    type: Literal["choice.done"] = field(default="choice.done", init=False)
+
+    def __init__(self, choice: int, finish_reason: str) -> None:
+        self._set(choice, finish_reason)
 
 
-@dataclass(frozen=True, slots=True)
-class UsageEvent:
+class UsageEvent(_Event):
     """The token counts of the whole reply (sent when ``stream_options={"include_usage":
     True}`` asked for them); ``choice`` is ``None``.
 
@@ -214,13 +308,18 @@ class UsageEvent:
             print(event.usage.total_tokens, "tokens")
     """
 
+    _fields = ("usage", "choice")
+    __slots__ = _fields
+
+    type: Literal["usage"] = "usage"
     usage: CompletionUsage
-    choice: None = None
-    type: Literal["usage"] = field(default="usage", init=False)
+    choice: None
+
+    def __init__(self, usage: CompletionUsage, choice: None = None) -> None:
+        self._set(usage, choice)
 
 
-@dataclass(frozen=True, slots=True)
-class ToolResultEvent:
+class ToolResultEvent(_Event):
     """What a tool returned in ``stream_tools()``, as the text sent back to the model.
 
     ``id`` and ``name`` are those of the call; ``is_error`` is true when the tool raised, was
@@ -232,12 +331,20 @@ class ToolResultEvent:
             print(f"{event.name} -> {event.result}")
     """
 
+    _fields = ("choice", "id", "name", "result", "is_error")
+    __slots__ = _fields
+
+    type: Literal["tool.result"] = "tool.result"
     choice: int
     id: str
     name: str
     result: str
-    is_error: bool = False
-    type: Literal["tool.result"] = field(default="tool.result", init=False)
+    is_error: bool
+
+    def __init__(
+        self, choice: int, id: str, name: str, result: str, is_error: bool = False
+    ) -> None:
+        self._set(choice, id, name, result, is_error)
 
 
 StreamEvent = (

@@ -100,8 +100,11 @@ class OutputFormat:
         """The format for a ``response_format`` value, or ``None`` when the answer is text."""
         if isinstance(response_format, type):
             return cls._of_model(response_format)
+        if response_format is None:
+            return None  # refused where the body is built, with the other parameters
         if isinstance(response_format, Mapping):
-            if response_format.get("type") in ("json_schema", "json_object"):
+            # A schema is parsed; json_object and text stay as the reply's text, as they were.
+            if response_format.get("type") == "json_schema":
                 return cls(dict(response_format), None)
             return None
         raise TypeError(

@@ -84,14 +84,15 @@ async def test_a_json_schema_mapping_gives_decoded_json() -> None:
     assert reply.choices[0].message.parsed == {"a": [1, 2]}
 
 
-async def test_a_text_format_is_left_as_text() -> None:
+@pytest.mark.parametrize("kind", ["text", "json_object"])
+async def test_text_and_json_object_formats_are_left_as_text(kind: str) -> None:
     bodies: list[dict[str, Any]] = []
     async with mock_client(replying("plain", bodies)) as client:
         reply = await client.chat.completions.create(
-            model="m", messages=MESSAGES, response_format={"type": "text"}
+            model="m", messages=MESSAGES, response_format={"type": kind}
         )
     assert type(reply) is chatsdk.ChatCompletion
-    assert bodies[0]["response_format"] == {"type": "text"}
+    assert bodies[0]["response_format"] == {"type": kind}
 
 
 async def test_a_refusal_leaves_parsed_none() -> None:
@@ -138,7 +139,9 @@ async def test_not_json_for_a_mapping_format_chains_the_json_error() -> None:
     async with mock_client(handler) as client:
         with pytest.raises(chatsdk.OutputParseError) as caught:
             await client.chat.completions.create(
-                model="m", messages=MESSAGES, response_format={"type": "json_object"}
+                model="m",
+                messages=MESSAGES,
+                response_format={"type": "json_schema", "json_schema": {"name": "x"}},
             )
     assert caught.value.content == "not json"
     assert isinstance(caught.value.__cause__, ValueError)
