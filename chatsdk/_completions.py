@@ -120,7 +120,10 @@ class Completions:
         ``frequency_penalty``, ``logit_bias``, ``user``, ``stream_options``, ``tools``,
         ``tool_choice``, ``response_format``, ``seed``, ``logprobs``, ``top_logprobs``,
         ``parallel_tool_calls``, ``reasoning_effort``, ...). A parameter left out is not sent;
-        ``None`` is sent as ``null`` where the API accepts it. Request options:
+        ``None`` is sent as ``null`` where the API accepts it. ``response_format`` may be a
+        pydantic model class: its strict JSON schema is sent and the reply is a
+        :class:`ParsedChatCompletion` whose ``message.parsed`` is an instance (see
+        docs/structured-output.md). Request options:
 
         - ``extra_headers``: headers to add (a ``None`` value removes one);
         - ``extra_query``: query parameters; ``extra_body``: fields merged into the JSON body;

@@ -164,6 +164,8 @@ class AsyncChatStream:
         Every choice is kept by index; tool-call pieces are merged; usage comes from the usage
         chunk when the server sent one. The stream is closed afterwards. After an early
         ``aclose()`` there is no whole reply: :class:`StreamError` (``incomplete_stream``).
+        A stream asked for with ``response_format=`` (a model class or a ``json_schema``)
+        returns a :class:`ParsedChatCompletion`, or raises :class:`OutputParseError`.
 
         Example::
 
