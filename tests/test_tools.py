@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -298,3 +298,40 @@ async def test_stream_tools_yields_events_across_rounds() -> None:
     assert run.completion is not None and run.completion.choices[0].message.content == "It is 2."
     assert run.messages[-1] == {"role": "assistant", "content": "It is 2."}
     assert run.rounds == 2
+
+
+class HangingBody(httpx.AsyncByteStream):
+    """A stream body that sends its parts, then waits; records whether it was closed."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self.parts = parts
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for part in self.parts:
+            yield part
+        await anyio.sleep_forever()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_leaving_stream_tools_early_closes_the_open_request() -> None:
+    body = HangingBody([sse(chunk("", role="assistant"), chunk("Hel"), done=False)])
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=body)
+
+    async with mock_client(handler) as client:
+        with anyio.fail_after(10):
+            async with client.chat.completions.stream_tools(
+                model="m", messages=MESSAGES, tools=[add]
+            ) as run:
+                async for event in run:
+                    assert event.type == "content.delta"
+                    break
+    assert body.closed
+    assert len(requests) == 1
+    assert run.completion is None
