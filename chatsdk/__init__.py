@@ -16,18 +16,24 @@ The package is layered; each module imports only from the layers below it, never
 cycle (a test walks the imports), and every module's docstring says its one job::
 
     layer 3  __init__ (this namespace) · _cli/ (the chatsdk command, one module per command)
-             _client        AsyncChatClient: settings, headers, the pool; starts calls
+             _azure         AsyncAzureChatClient: Azure's addresses, api-version, credentials
+             _client        AsyncChatClient: settings, headers, the pool; starts calls;
+                            with_options() shares the pool
              _completions   client.chat.completions: builds the request, wraps the reply
              _tool_runner   run_tools()/stream_tools(): ask, run the tools called, repeat
+             _model_list    client.models: GET /models, its answer typed
     layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
+             _telemetry     a call's OpenTelemetry span and metrics, once instrument() is on
              _body          a reply's body read within a cap, inflated in bounded steps
              _pool          the HTTP transport a client makes for itself
     layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)
     (pure)   · _shapes (a chunk's or reply's fields checked) · _inflate (Content-Encoding
              undone in bounded steps) · _accumulate (chunks -> reply) · _models, _view (views
-             over JSON) · _params (request body) · _options (settings) · _retry (RetryPolicy)
+             over JSON; a reply's message -> its param) · _model_info (views of GET /models)
+             · _messages (message params, TypedDicts) · _params (request body) · _options
+             (settings checked) · _settings (URL, headers, hints) · _retry (RetryPolicy)
              · _exceptions (the error tree) · _json (the one JSON helper) · _logging
              · _stream_events (chunks -> typed events) · _event_types (the events)
              · _structured (response_format, strict schemas, parsing) · _parsed (parsed
@@ -39,6 +45,7 @@ in ``_events`` or ``_accumulate``, with its literal bytes as the test; a new str
 ``_streaming``, fed by a pure module below it.
 """
 
+from ._azure import AsyncAzureChatClient
 from ._client import AsyncChatClient
 from ._completions import Chat, Completions
 from ._event_types import (
@@ -72,6 +79,22 @@ from ._exceptions import (
     ToolRoundsError,
     UnprocessableEntityError,
 )
+from ._messages import (
+    AssistantMessageParam,
+    ContentPartParam,
+    DeveloperMessageParam,
+    FileContentPartParam,
+    ImageContentPartParam,
+    InputAudioContentPartParam,
+    RefusalContentPartParam,
+    SystemMessageParam,
+    TextContentPartParam,
+    ToolCallParam,
+    ToolMessageParam,
+    UserMessageParam,
+)
+from ._model_info import ModelInfo, ModelList
+from ._model_list import Models
 from ._models import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -87,6 +110,7 @@ from ._params import CreateParams, MessageParam
 from ._parsed import ParsedChatCompletion, ParsedChatCompletionMessage, ParsedChoice
 from ._retry import RetryPolicy
 from ._streaming import AsyncChatStream
+from ._telemetry import instrument, uninstrument
 from ._tool_runner import ToolRunCompletion, ToolRunStream
 from ._tools import FunctionTool, function_tool
 from ._version import __version__
@@ -97,6 +121,8 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AssistantMessageParam",
+    "AsyncAzureChatClient",
     "AsyncChatClient",
     "AsyncChatStream",
     "AuthenticationError",
@@ -114,12 +140,20 @@ __all__ = [
     "ConflictError",
     "ContentDeltaEvent",
     "ContentDoneEvent",
+    "ContentPartParam",
     "CreateParams",
+    "DeveloperMessageParam",
+    "FileContentPartParam",
     "FunctionCall",
     "FunctionTool",
+    "ImageContentPartParam",
+    "InputAudioContentPartParam",
     "InternalServerError",
     "MessageParam",
     "Model",
+    "ModelInfo",
+    "ModelList",
+    "Models",
     "NotFoundError",
     "OutputParseError",
     "ParsedChatCompletion",
@@ -129,22 +163,30 @@ __all__ = [
     "RateLimitError",
     "ReasoningDeltaEvent",
     "ReasoningDoneEvent",
+    "RefusalContentPartParam",
     "RefusalDeltaEvent",
     "RefusalDoneEvent",
     "RetryPolicy",
     "StreamError",
     "StreamEvent",
+    "SystemMessageParam",
+    "TextContentPartParam",
     "ToolArgumentsDeltaEvent",
     "ToolArgumentsDoneEvent",
     "ToolCall",
+    "ToolCallParam",
+    "ToolMessageParam",
     "ToolResultEvent",
     "ToolRoundsError",
     "ToolRunCompletion",
     "ToolRunStream",
     "UnprocessableEntityError",
     "UsageEvent",
-    "function_tool",
+    "UserMessageParam",
     "__version__",
+    "function_tool",
+    "instrument",
+    "uninstrument",
 ]
 
 # Classes defined here report the public module, not the private one they are defined in.

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from ._models import ChatCompletion, ChatCompletionMessage, Choice
@@ -96,8 +97,16 @@ class ParsedChatCompletion(ChatCompletion, Generic[ParsedT]):
 
     __slots__ = ("_parsed",)
 
-    def __init__(self, data: dict[str, Any], parsed: list[ParsedT | None]) -> None:
-        self._data = data
+    def __init__(
+        self,
+        data: dict[str, Any],
+        parsed: list[ParsedT | None],
+        *,
+        request_id: str | None = None,
+        attempts: int = 0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(data, request_id=request_id, attempts=attempts, headers=headers)
         self._parsed = parsed
 
     @property
@@ -109,12 +118,19 @@ class ParsedChatCompletion(ChatCompletion, Generic[ParsedT]):
         ]
 
 
-def parse_completion(payload: dict[str, Any], fmt: OutputFormat) -> ParsedChatCompletion[Any]:
+def parse_completion(reply: ChatCompletion, fmt: OutputFormat) -> ParsedChatCompletion[Any]:
     """The reply with each choice's answer parsed; raises :class:`OutputParseError`."""
+    payload = reply._data
     parsed = []
     for choice in payload.get("choices") or ():
         message = choice.get("message") or {}
         parsed.append(
             fmt.parse(message.get("content"), choice.get("finish_reason"), message.get("refusal"))
         )
-    return ParsedChatCompletion(payload, parsed)
+    return ParsedChatCompletion(
+        payload,
+        parsed,
+        request_id=reply.request_id,
+        attempts=reply.attempts,
+        headers=reply.headers,
+    )

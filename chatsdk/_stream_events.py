@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from . import _json
@@ -35,7 +36,7 @@ from ._exceptions import StreamError
 from ._models import CompletionUsage
 from ._structured import OutputFormat, partial_json
 
-__all__ = ["EventBuilder", "parse_arguments"]
+__all__ = ["EventBuilder", "events", "parse_arguments"]
 
 
 def parse_arguments(arguments: str, index: int, call_id: str | None, name: str | None) -> Any:
@@ -195,3 +196,15 @@ class EventBuilder:
             events.append(
                 ToolArgumentsDoneEvent(index, position, call.id, call.name, call.arguments, parsed)
             )
+
+
+async def events(
+    next_payload: Callable[[], Awaitable[dict[str, Any] | None]], fmt: OutputFormat | None
+) -> AsyncGenerator[StreamEvent, None]:
+    """``stream.events()``: the events of each chunk ``next_payload`` gives, until ``None``."""
+    builder = EventBuilder(fmt)
+    while (payload := await next_payload()) is not None:
+        for event in builder.add(payload):
+            yield event
+    for event in builder.end():
+        yield event

@@ -29,13 +29,12 @@ from ._reader import EventReader
 from ._sse import Event
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncGenerator, AsyncIterator
     from types import TracebackType
 
     import httpx
 
     from ._event_types import StreamEvent
-    from ._stream_events import EventBuilder
     from ._structured import OutputFormat
 
 __all__ = ["AsyncChatStream"]
@@ -77,6 +76,7 @@ class AsyncChatStream:
         "_format",
         "_reader",
         "_reading",
+        "_trace",
     )
 
     def __init__(
@@ -84,6 +84,7 @@ class AsyncChatStream:
     ) -> None:
         self._call = call
         self._format = output_format  # response_format=, when the answer is to be parsed
+        self._trace = call.trace  # None unless chatsdk.instrument() is on
         self._accumulator = ChunkAccumulator()
         self._closed = False
         self._finished = False
@@ -109,6 +110,11 @@ class AsyncChatStream:
         """The server's ``x-request-id`` for this stream, if it sent one."""
         request_id: str | None = self._reader.response.headers.get("x-request-id")
         return request_id
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The HTTP response headers of the current attempt (names in any case)."""
+        return self._reader.response.headers
 
     @property
     def attempts(self) -> int:
@@ -140,13 +146,9 @@ class AsyncChatStream:
         return _TextIterator(self)
 
     def events(self) -> AsyncIterator[StreamEvent]:
-        """An async iterator of typed events (:data:`StreamEvent`), built from the chunks.
-
-        Deltas of content, reasoning, refusal and tool-call arguments come as they arrive, each
-        with the ``choice`` it belongs to and the text so far; when a choice ends, its
-        ``*.done`` events, then ``choice.done``; ``usage`` when the server sends it. Read the
-        stream through one of ``events()``, ``text()`` or chunks; ``final()`` afterwards still
-        gives the whole reply. docs/events.md has the table.
+        """Typed events (:data:`StreamEvent`) from the chunks: deltas with the ``choice`` and
+        the text so far, each choice's ``*.done`` events and ``choice.done``, then ``usage``.
+        Read through one of ``events()``, ``text()`` or chunks; ``final()`` still works after.
 
         Example::
 
@@ -154,9 +156,9 @@ class AsyncChatStream:
                 if event.type == "content.delta":
                     print(event.delta, end="", flush=True)
         """
-        from ._stream_events import EventBuilder
+        from ._stream_events import events
 
-        return _events(self._next_payload, EventBuilder(self._format))
+        return events(self._next_payload, self._format)
 
     async def final(self) -> ChatCompletion:
         """Read the rest of the stream and return the whole reply it adds up to.
@@ -164,8 +166,7 @@ class AsyncChatStream:
         Every choice is kept by index; tool-call pieces are merged; usage comes from the usage
         chunk when the server sent one. The stream is closed afterwards. After an early
         ``aclose()`` there is no whole reply: :class:`StreamError` (``incomplete_stream``).
-        A stream asked for with ``response_format=`` (a model class or a ``json_schema``)
-        returns a :class:`ParsedChatCompletion`, or raises :class:`OutputParseError`.
+        With ``response_format=``: a :class:`ParsedChatCompletion`, or :class:`OutputParseError`.
 
         Example::
 
@@ -184,11 +185,17 @@ class AsyncChatStream:
                     partial_text=self._accumulator.text(0),
                 )
             )
+        completion = ChatCompletion(
+            self._accumulator.result(),
+            request_id=self.request_id,
+            attempts=self._call.attempts,
+            headers=self._reader.response.headers,
+        )
         if self._format is not None:
             from ._parsed import parse_completion
 
-            return parse_completion(self._accumulator.result(), self._format)
-        return ChatCompletion(self._accumulator.result())
+            return parse_completion(completion, self._format)
+        return completion
 
     def to_sse(self, *, text_only: bool = False) -> AsyncGenerator[bytes, None]:
         """The stream as server-sent-event bytes for a browser; closes the stream when it ends.
@@ -217,6 +224,7 @@ class AsyncChatStream:
             return
         self._closed = True
         self._finished = True
+        self._end_trace(None)
         await self._reader.release()
 
     async def __aenter__(self) -> AsyncChatStream:
@@ -233,6 +241,7 @@ class AsyncChatStream:
     def __del__(self) -> None:
         # No I/O here (there may be no event loop); only say that a connection was left open.
         if not getattr(self, "_closed", True):
+            self._end_trace(None)
             warnings.warn(
                 "AsyncChatStream was not closed; use 'async with stream:' or 'await "
                 "stream.aclose()' so that its connection is released",
@@ -274,6 +283,8 @@ class AsyncChatStream:
                             await self._reader.drain()
                         finally:
                             self._reading = False
+                        if self._trace is not None:
+                            self._trace.succeed(self._accumulator.result(), self._call.attempts)
                         await self.aclose()
                         return None
                     self._reading = True
@@ -297,11 +308,23 @@ class AsyncChatStream:
             exc.partial_text = self._accumulator.text(0)
             exc.request_id = exc.request_id or self.request_id
             self._call.seal(exc)
+            self._end_trace(exc)
             await self.aclose()
             raise
-        except BaseException:
+        except BaseException as exc:
+            self._end_trace(exc)
             await self.aclose()
             raise
+
+    def _end_trace(self, error: BaseException | None) -> None:
+        """End the stream's span (once): with ``error``, or as closed by its reader."""
+        trace = self._trace
+        if trace is not None:
+            partial = self._accumulator.result()
+            if error is None:
+                trace.succeed(partial, self._call.attempts)  # closed early: no error, no finish
+            else:
+                trace.fail(error, self._call.attempts, partial)
 
     def _eof(self) -> None:
         if self._accumulator.is_complete():
@@ -326,6 +349,8 @@ class AsyncChatStream:
             return None
         accumulator = self._accumulator
         accumulator.add(decoded)
+        if self._trace is not None:
+            self._trace.chunk()
         if accumulator.errored:
             raise StreamError(
                 "The server ended a choice with finish_reason 'error'.",
@@ -347,16 +372,6 @@ class AsyncChatStream:
         self._accumulator = ChunkAccumulator()
         self._attach(response)
         return True
-
-
-async def _events(
-    next_payload: Callable[[], Awaitable[dict[str, Any] | None]], builder: EventBuilder
-) -> AsyncGenerator[StreamEvent, None]:
-    while (payload := await next_payload()) is not None:
-        for event in builder.add(payload):
-            yield event
-    for event in builder.end():
-        yield event
 
 
 class _TextIterator:

@@ -27,13 +27,14 @@ import anyio
 
 from ._event_types import StreamEvent, ToolResultEvent
 from ._exceptions import APIError, ToolRoundsError
-from ._models import ChatCompletion, ToolCall
+from ._models import ChatCompletion, ChatCompletionMessage, ToolCall
+from ._params import MessageParam
 from ._tools import FunctionTool, as_tools
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["ToolRunCompletion", "ToolRunStream", "run_tools"]
+__all__ = ["ToolRunCompletion", "ToolRunStream", "run_tools", "stream_tools"]
 
 Create = Callable[..., Awaitable[Any]]
 
@@ -51,34 +52,17 @@ class ToolRunCompletion(ChatCompletion):
 
     __slots__ = ("messages", "rounds")
 
-    def __init__(self, data: dict[str, Any], messages: list[dict[str, Any]], rounds: int) -> None:
-        self._data = data
+    def __init__(self, reply: ChatCompletion, messages: list[dict[str, Any]], rounds: int) -> None:
+        super().__init__(
+            reply._data,
+            request_id=reply.request_id,
+            attempts=reply.attempts,
+            headers=reply.headers,
+        )
         self.messages = messages
         """The conversation: the messages given, then each assistant turn and tool result."""
         self.rounds = rounds
         """How many requests the run made."""
-
-
-def assistant_message(message: Mapping[str, Any]) -> dict[str, Any]:
-    """The assistant message to send back for a reply's message: content, refusal and tool
-    calls as the API takes them (no stream ``index``, no reasoning)."""
-    sent: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
-    if message.get("refusal"):
-        sent["refusal"] = message["refusal"]
-    calls = message.get("tool_calls")
-    if calls:
-        sent["tool_calls"] = [
-            {
-                "id": call.get("id", ""),
-                "type": call.get("type") or "function",
-                "function": {
-                    "name": (call.get("function") or {}).get("name", ""),
-                    "arguments": (call.get("function") or {}).get("arguments", ""),
-                },
-            }
-            for call in calls
-        ]
-    return sent
 
 
 def _as_text(value: Any) -> str:
@@ -142,7 +126,7 @@ class _Run:
         self,
         create: Create,
         model: str,
-        messages: Iterable[Mapping[str, Any]],
+        messages: Iterable[MessageParam],
         tools: object,
         max_rounds: int,
         params: dict[str, Any],
@@ -156,7 +140,11 @@ class _Run:
             raise TypeError("messages must be a list of message mappings.")
         self.tools = as_tools(tools)
         self.definitions = [tool.to_param() for tool in self.tools.values()]
-        self.messages = [dict(message) for message in messages]
+        # A reply's message given back as it is goes in as the param it stands for.
+        self.messages = [
+            dict(m.to_param()) if isinstance(m, ChatCompletionMessage) else dict(m)
+            for m in messages
+        ]
         self.create = create
         self.model = model
         self.max_rounds = max_rounds
@@ -177,7 +165,7 @@ class _Run:
         if not reply.choices:
             raise APIError("The server answered with no choices; there is nothing to continue.")
         message = reply.choices[0].message
-        self.messages.append(assistant_message(message.to_dict()))
+        self.messages.append(dict(message.to_param()))
         return message.tool_calls or []
 
     def too_many(self, reply: ChatCompletion) -> ToolRoundsError:
@@ -194,7 +182,7 @@ async def run_tools(
     create: Create,
     *,
     model: str,
-    messages: Iterable[Mapping[str, Any]],
+    messages: Iterable[MessageParam],
     tools: object,
     max_rounds: int,
     params: dict[str, Any],
@@ -205,7 +193,7 @@ async def run_tools(
         reply: ChatCompletion = await run.ask(stream=False)
         calls = run.calls_of(reply)
         if not calls:
-            return ToolRunCompletion(reply._data, run.messages, rounds)
+            return ToolRunCompletion(reply, run.messages, rounds)
         run.messages += _tool_messages(calls, await run_calls(run.tools, calls))
     raise run.too_many(reply)
 
@@ -298,7 +286,7 @@ def stream_tools(
     create: Create,
     *,
     model: str,
-    messages: Iterable[Mapping[str, Any]],
+    messages: Iterable[MessageParam],
     tools: object,
     max_rounds: int,
     params: dict[str, Any],

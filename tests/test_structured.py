@@ -70,6 +70,7 @@ async def test_a_model_class_sends_a_strict_schema_the_spec_accepts(
     assert parsed == Answer.model_validate(ANSWER)
     assert isinstance(reply, chatsdk.ParsedChatCompletion)
     assert "parsed" not in reply.to_dict()["choices"][0]["message"]  # the JSON stays as sent
+    assert reply.attempts == 1  # what the HTTP reply said is kept too
 
 
 async def test_a_json_schema_mapping_gives_decoded_json() -> None:
@@ -191,6 +192,7 @@ async def test_streamed_partial_objects_then_the_validated_answer() -> None:
     assert done[0].parsed == Answer.model_validate(ANSWER)
     assert isinstance(final, chatsdk.ParsedChatCompletion)
     assert final.choices[0].message.parsed == Answer.model_validate(ANSWER)
+    assert final.attempts == 1
 
 
 async def test_a_stream_cut_by_length_raises_output_parse_error() -> None:

@@ -128,6 +128,7 @@ async def test_run_tools_runs_the_calls_and_returns_the_answer() -> None:
         )
     assert run.choices[0].message.content == "5, and sunny in Oslo."
     assert run.rounds == 2
+    assert run.attempts == 1  # the last request's
     first, second = script.bodies
     assert [t["function"]["name"] for t in first["tools"]] == ["add", "weather"]
     assert first["temperature"] == 0 and "stream" not in first

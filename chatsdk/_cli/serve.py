@@ -21,9 +21,7 @@ def register(commands: Subcommands) -> None:
         description="Run the local OpenAI-compatible test server until interrupted (Ctrl-C).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    parser.add_argument(
-        "--port", type=int, default=8000, help="port (default %(default)s; 0: any)"
-    )
+    parser.add_argument("--port", type=int, default=8000, help="port (default %(default)s; 0: any)")
     parser.add_argument("--api-key", help="require this key from clients (default: none needed)")
 
 
