@@ -124,6 +124,9 @@ def parse_completion(reply: ChatCompletion, fmt: OutputFormat) -> ParsedChatComp
     parsed = []
     for choice in payload.get("choices") or ():
         message = choice.get("message") or {}
+        if message.get("content") is None and message.get("tool_calls"):
+            parsed.append(None)  # a turn that calls tools has no answer yet
+            continue
         parsed.append(
             fmt.parse(message.get("content"), choice.get("finish_reason"), message.get("refusal"))
         )

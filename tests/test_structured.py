@@ -205,3 +205,14 @@ async def test_a_stream_cut_by_length_raises_output_parse_error() -> None:
             async with stream:
                 async for _ in stream.events():
                     pass
+
+
+async def test_a_reply_that_calls_tools_has_no_parsed_answer_yet() -> None:
+    tool_call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    handler = replying(None, [], tool_calls=[tool_call], finish_reason="tool_calls")
+    async with mock_client(handler) as client:
+        reply = await client.chat.completions.create(
+            model="m", messages=MESSAGES, response_format=Answer
+        )
+    assert reply.choices[0].message.parsed is None
+    assert reply.choices[0].message.tool_calls is not None
