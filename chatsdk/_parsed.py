@@ -121,7 +121,7 @@ class ParsedChatCompletion(ChatCompletion, Generic[ParsedT]):
 def parse_completion(reply: ChatCompletion, fmt: OutputFormat) -> ParsedChatCompletion[Any]:
     """The reply with each choice's answer parsed; raises :class:`OutputParseError`."""
     payload = reply._data
-    parsed = []
+    parsed: list[Any] = []
     for choice in payload.get("choices") or ():
         message = choice.get("message") or {}
         if message.get("content") is None and message.get("tool_calls"):
