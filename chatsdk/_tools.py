@@ -155,7 +155,13 @@ def function_tool(
             f"function_tool(): {tool_name!r} is not a tool name the API accepts (letters, "
             "digits, '_' and '-', at most 64); pass name=..."
         )
-    hints = typing.get_type_hints(function, include_extras=True)
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+    except NameError as exc:
+        raise TypeError(
+            f"function_tool({tool_name}): an annotation cannot be resolved ({exc}); types named "
+            "in a signature must be importable where the function is defined (module level)."
+        ) from exc
     fields: dict[str, Any] = {}
     for parameter in inspect.signature(function).parameters.values():
         where = f"function_tool({tool_name}): parameter {parameter.name!r}"

@@ -213,3 +213,21 @@ async def test_bad_tool_arguments_on_a_live_stream_raise_stream_error() -> None:
             async with stream:
                 async for _ in stream.events():
                     pass
+
+
+def test_tool_call_pieces_without_an_index_follow_their_id() -> None:
+    # Some servers leave out "index": a piece with a new id starts a call, one without an id
+    # continues the latest, as the stream's final() reads them.
+    first = {"id": "a", "type": "function", "function": {"name": "f", "arguments": '{"x"'}}
+    second = {"id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}}
+    events = fold(
+        chunk(tool_calls=[first]),
+        chunk(tool_calls=[{"id": "a", "function": {"arguments": ": 1}"}}]),
+        chunk(tool_calls=[second]),
+        chunk(finish_reason="tool_calls"),
+    )
+    done = [e for e in events if e.type == "tool_calls.function.arguments.done"]
+    assert [(e.index, e.id, e.name, e.parsed_arguments) for e in done] == [
+        (0, "a", "f", {"x": 1}),
+        (1, "b", "g", {}),
+    ]

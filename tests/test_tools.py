@@ -336,3 +336,35 @@ async def test_leaving_stream_tools_early_closes_the_open_request() -> None:
     assert body.closed
     assert len(requests) == 1
     assert run.completion is None
+
+
+class Place(pydantic.BaseModel):
+    city: str
+    country: str | None = None
+
+
+def test_a_model_parameter_becomes_a_strict_nested_schema() -> None:
+    def visit(place: Place, days: int = 1) -> str:
+        """Plan a visit."""
+        return f"{place.city} for {days} days"
+
+    tool = chatsdk.function_tool(visit)
+    parameters = tool.to_param()["function"]["parameters"]
+    assert parameters["required"] == ["place", "days"]
+    place = parameters["$defs"]["Place"]
+    assert place["additionalProperties"] is False
+    assert place["required"] == ["city", "country"]
+    kwargs = tool.arguments('{"place": {"city": "Oslo", "country": null}, "days": 2}')
+    assert kwargs == {"place": Place(city="Oslo"), "days": 2}
+    assert visit(**kwargs) == "Oslo for 2 days"
+
+
+def test_an_annotation_that_cannot_be_resolved_is_a_clear_error() -> None:
+    class Local(pydantic.BaseModel):
+        x: int
+
+    def use(value: Local) -> None:
+        """Takes a class the module cannot see (annotations are strings here)."""
+
+    with pytest.raises(TypeError, match=r"'Local' is not defined.*module level"):
+        chatsdk.function_tool(use)
