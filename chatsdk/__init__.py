@@ -26,6 +26,7 @@ cycle (a test walks the imports), and every module's docstring says its one job:
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
              _telemetry     a call's OpenTelemetry span and metrics, once instrument() is on
+             _operations    the spans that hold calls: a tool loop, a tool's run
              _body          a reply's body read within a cap, inflated in bounded steps
              _pool          the HTTP transport a client makes for itself
     layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)

@@ -28,6 +28,7 @@ import anyio
 from ._event_types import StreamEvent, ToolResultEvent
 from ._exceptions import APIError, ToolRoundsError
 from ._models import ChatCompletion, ChatCompletionMessage, ToolCall
+from ._operations import agent_attributes, current, end, start_operation, tool_span
 from ._params import MessageParam
 from ._tools import FunctionTool, as_tools
 
@@ -80,21 +81,35 @@ async def _run_one(tools: dict[str, FunctionTool], call: ToolCall) -> tuple[str,
     """The result text of one call, and whether it is an error."""
     function = call.function
     name = (function.name if function is not None else None) or ""
+    arguments = function.arguments if function is not None else None
+    with tool_span(name, call.id, arguments) as traced:
+        text, error = await _outcome(tools, name, arguments)
+        traced.result(text, error)
+    return text, error is not None
+
+
+async def _outcome(
+    tools: dict[str, FunctionTool], name: str, arguments: str | None
+) -> tuple[str, BaseException | str | None]:
+    """The result text of a call, and what went wrong: the tool's exception, or why it was
+    not run (``unknown_tool``, ``invalid_arguments``)."""
     tool = tools.get(name)
     if tool is None:
-        return f"Error: there is no tool named {name!r}; the tools are {sorted(tools)}.", True
+        return f"Error: there is no tool named {name!r}; the tools are {sorted(tools)}.", (
+            "unknown_tool"
+        )
     try:
-        kwargs = tool.arguments((function.arguments if function is not None else None) or "")
+        kwargs = tool.arguments(arguments or "")
     except ValueError as exc:
-        return f"Error: the arguments for {name} are not valid: {exc}", True
+        return f"Error: the arguments for {name} are not valid: {exc}", "invalid_arguments"
     try:
         if tool.is_async:
             result = await tool.function(**kwargs)
         else:
             result = await anyio.to_thread.run_sync(functools.partial(tool.function, **kwargs))
     except Exception as exc:
-        return f"Error: {name} raised {type(exc).__name__}: {exc}", True
-    return _as_text(result), False
+        return f"Error: {name} raised {type(exc).__name__}: {exc}", exc
+    return _as_text(result), None
 
 
 async def run_calls(
@@ -168,6 +183,10 @@ class _Run:
         self.messages.append(dict(message.to_param()))
         return message.tool_calls or []
 
+    def attributes(self) -> dict[str, Any]:
+        """The attributes of the run's span."""
+        return agent_attributes(self.model, self.max_rounds, sorted(self.tools))
+
     def too_many(self, reply: ChatCompletion) -> ToolRoundsError:
         return ToolRoundsError(
             f"The model still calls tools after max_rounds={self.max_rounds} requests; the "
@@ -189,13 +208,21 @@ async def run_tools(
 ) -> ToolRunCompletion:
     """The loop of ``client.chat.completions.run_tools()``."""
     run = _Run(create, model, messages, tools, max_rounds, params)
-    for rounds in range(1, max_rounds + 1):
-        reply: ChatCompletion = await run.ask(stream=False)
-        calls = run.calls_of(reply)
-        if not calls:
-            return ToolRunCompletion(reply, run.messages, rounds)
-        run.messages += _tool_messages(calls, await run_calls(run.tools, calls))
-    raise run.too_many(reply)
+    span = start_operation("invoke_agent chatsdk.run_tools", run.attributes())
+    rounds = 0
+    try:
+        with current(span):
+            for rounds in range(1, max_rounds + 1):
+                reply: ChatCompletion = await run.ask(stream=False)
+                calls = run.calls_of(reply)
+                if not calls:
+                    end(span, None, **{"chatsdk.rounds": rounds})
+                    return ToolRunCompletion(reply, run.messages, rounds)
+                run.messages += _tool_messages(calls, await run_calls(run.tools, calls))
+            raise run.too_many(reply)
+    except BaseException as exc:
+        end(span, exc, **{"chatsdk.rounds": rounds})
+        raise
 
 
 class ToolRunStream:
@@ -242,24 +269,37 @@ class ToolRunStream:
 
     async def _rounds(self) -> AsyncGenerator[StreamEvent | ToolResultEvent, None]:
         run = self._run
-        for rounds in range(1, run.max_rounds + 1):
-            self.rounds = rounds
-            stream = await run.ask(stream=True)
-            async with stream:
-                async for event in stream.events():
-                    yield event
-                reply: ChatCompletion = await stream.final()
-            calls = run.calls_of(reply)
-            if not calls:
-                self.completion = reply
-                return
-            results = await run_calls(run.tools, calls)
-            run.messages += _tool_messages(calls, results)
-            for call, (text, is_error) in zip(calls, results, strict=True):
-                name = call.function.name if call.function is not None else None
-                yield ToolResultEvent(0, call.id or "", name or "", text, is_error)
-        self.completion = reply
-        raise run.too_many(reply)
+        # Current only around the run's own awaits, never across a yield (see _operations).
+        span = start_operation("invoke_agent chatsdk.run_tools", run.attributes())
+        error: BaseException | None = None
+        try:
+            for rounds in range(1, run.max_rounds + 1):
+                self.rounds = rounds
+                with current(span):
+                    stream = await run.ask(stream=True)
+                async with stream:
+                    async for event in stream.events():
+                        yield event
+                    reply: ChatCompletion = await stream.final()
+                calls = run.calls_of(reply)
+                if not calls:
+                    self.completion = reply
+                    return
+                with current(span):
+                    results = await run_calls(run.tools, calls)
+                run.messages += _tool_messages(calls, results)
+                for call, (text, is_error) in zip(calls, results, strict=True):
+                    name = call.function.name if call.function is not None else None
+                    yield ToolResultEvent(0, call.id or "", name or "", text, is_error)
+            self.completion = reply
+            raise run.too_many(reply)
+        except GeneratorExit:  # closed early by its reader: not an error
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            end(span, error, **{"chatsdk.rounds": self.rounds})
 
     async def aclose(self) -> None:
         """Stop the run: close its open request; safe to call more than once.
