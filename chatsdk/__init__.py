@@ -18,16 +18,19 @@ cycle (a test walks the imports), and every module's docstring says its one job:
     layer 3  __init__ (this namespace) · _cli/ (the chatsdk command, one module per command)
              _client        AsyncChatClient: settings, headers, the pool; starts calls
              _completions   client.chat.completions: builds the request, wraps the reply
+             _batch         run_batch: many requests at a bounded concurrency, results as
+                            they finish
     layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
              _body          a reply's body read within a cap, inflated in bounded steps
              _pool          the HTTP transport a client makes for itself
     layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)
-    (pure)   · _shapes (a chunk's or reply's fields checked) · _inflate (Content-Encoding
-             undone in bounded steps) · _accumulate (chunks -> reply) · _models, _view (views
-             over JSON) · _params (request body) · _options (settings) · _retry (RetryPolicy)
-             · _exceptions (the error tree) · _json (the one JSON helper) · _logging
+    (pure)   · _batch_format (Batch API input and output lines, shards) · _shapes (a chunk's
+             or reply's fields checked) · _inflate (Content-Encoding undone in bounded steps)
+             · _accumulate (chunks -> reply) · _models, _view (views over JSON) · _params
+             (request body) · _options (settings) · _retry (RetryPolicy) · _exceptions (the
+             error tree) · _json (the one JSON helper) · _logging
 
 Where a change goes: a new endpoint is a resource module in layer 3 that builds a request and
 hands it to a call (like ``_completions``); a new retry rule goes in ``_retry``; a new server quirk
@@ -35,6 +38,14 @@ in ``_events`` or ``_accumulate``, with its literal bytes as the test; a new str
 ``_streaming``, fed by a pure module below it.
 """
 
+from ._batch import BatchRun, run_batch
+from ._batch_format import (
+    BatchInputError,
+    BatchRequest,
+    BatchResult,
+    batch_shard_of,
+    parse_batch_requests,
+)
 from ._client import AsyncChatClient
 from ._completions import Chat, Completions
 from ._exceptions import (
@@ -78,6 +89,10 @@ __all__ = [
     "AsyncChatStream",
     "AuthenticationError",
     "BadRequestError",
+    "BatchInputError",
+    "BatchRequest",
+    "BatchResult",
+    "BatchRun",
     "Chat",
     "ChatCompletion",
     "ChatCompletionChunk",
@@ -101,6 +116,9 @@ __all__ = [
     "ToolCall",
     "UnprocessableEntityError",
     "__version__",
+    "batch_shard_of",
+    "parse_batch_requests",
+    "run_batch",
 ]
 
 # Classes defined here report the public module, not the private one they are defined in.
