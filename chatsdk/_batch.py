@@ -78,6 +78,7 @@ class BatchRun:
         self._slots = anyio.Semaphore(concurrency)
         self._group: TaskGroup | None = None
         self._receive: MemoryObjectReceiveStream[BatchResult] | None = None
+        self._bad_input: ValueError | None = None
 
     async def __aenter__(self) -> BatchRun:
         if self._group is not None:
@@ -98,17 +99,39 @@ class BatchRun:
         # Whatever is still in flight when the block ends is not wanted any more.
         self._group.cancel_scope.cancel()
         self._receive.close()
-        return await self._group.__aexit__(exc_type, exc, tb)
+        try:
+            return await self._group.__aexit__(exc_type, exc, tb)
+        except BaseException as raised:
+            # The block's own error comes out as itself, not wrapped in a group of one.
+            if exc is not None and getattr(raised, "exceptions", None) == (exc,):
+                raise exc from None
+            raise
 
     def __aiter__(self) -> AsyncIterator[BatchResult]:
         if self._receive is None:
             raise RuntimeError("iterate a batch inside 'async with chatsdk.run_batch(...)'")
-        return self._receive.__aiter__()
+        return self
+
+    async def __anext__(self) -> BatchResult:
+        assert self._receive is not None
+        try:
+            return await self._receive.receive()
+        except anyio.EndOfStream:
+            if self._bad_input is not None:
+                raise self._bad_input from None
+            raise StopAsyncIteration from None
 
     async def _feed(self, send: MemoryObjectSendStream[BatchResult]) -> None:
         async with send, anyio.create_task_group() as workers:
             for item in self._requests:
-                request = item if isinstance(item, BatchRequest) else BatchRequest.from_dict(item)
+                try:
+                    request = (
+                        item if isinstance(item, BatchRequest) else BatchRequest.from_dict(item)
+                    )
+                except ValueError as exc:
+                    # Raised to the reader once the requests already sent have been given.
+                    self._bad_input = exc
+                    return
                 await self._slots.acquire()
                 workers.start_soon(self._one, request, send.clone())
 
