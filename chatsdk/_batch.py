@@ -176,4 +176,6 @@ async def send_request(client: AsyncChatClient, request: BatchRequest) -> BatchR
 def _code(exc: APIStatusError) -> str:
     if isinstance(exc.code, str) and exc.code:
         return exc.code
+    if exc.status_code < 400:
+        return "invalid_response"  # a success status whose body is no chat completion
     return exc.type or f"http_{exc.status_code}"
