@@ -97,10 +97,12 @@ async def test_failures_are_results_with_an_error() -> None:
             return httpx.Response(400, json=error, headers={"x-request-id": "req_1"})
         if text == "n2":
             raise httpx.ConnectError("refused")
+        if text == "n3":
+            return httpx.Response(200, content=b'{"id": "chatcmpl-1", "obj')
         return await echo(request)
 
     async with client_for(handler) as client:
-        async with chatsdk.run_batch(client, [line(i) for i in range(3)]) as results:
+        async with chatsdk.run_batch(client, [line(i) for i in range(4)]) as results:
             got = {r.custom_id: r async for r in results}
     assert got["r0"].ok
     bad = got["r1"]
@@ -110,6 +112,9 @@ async def test_failures_are_results_with_an_error() -> None:
     gone = got["r2"]
     assert gone.error is not None and gone.error["code"] == "connection_error"
     assert gone.to_dict()["response"] is None
+    cut = got["r3"]  # a 200 whose body is no chat completion
+    assert cut.error is not None and cut.error["code"] == "invalid_response"
+    assert cut.status_code == 200
 
 
 async def test_leaving_the_block_cancels_what_is_in_flight() -> None:

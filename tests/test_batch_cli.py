@@ -236,7 +236,7 @@ def test_failed_requests_are_written_with_error_and_retried_by_retry_failed(
         return Faults(status=500) if body["messages"][-1]["content"] in failing else None
 
     server.faults = fail_some
-    first = batch(server, str(inp), "-o", str(out))
+    first = batch(server, str(inp), "-o", str(out), "--fsync-every", "0")
     assert first.returncode == 1
     assert "4 answered, 2 failed" in first.stderr
     results = [json.loads(line) for line in complete_lines(out)]
@@ -285,3 +285,52 @@ def test_an_output_file_of_another_input_is_refused(server: LocalServer, tmp_pat
         result.stderr
     )
     assert server.chat_requests == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_a_progress_bar_on_a_terminal_only(server: LocalServer, tmp_path: Path) -> None:
+    pytest.importorskip("tqdm")
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    inp, out = tmp_path / "requests.jsonl", tmp_path / "results.jsonl"
+    write_input(inp)
+    master, slave = os.openpty()
+    # A terminal 100 columns wide, as a person's would be (a new pty has no size).
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        process = subprocess.Popen(
+            [*COMMAND, str(inp), "-o", str(out)],
+            env={**env_for(server), "TERM": "dumb"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=slave,
+        )
+    finally:
+        os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while True:
+            ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, f"no end of output; seen {seen!r}"
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # the child closed the terminal (Linux says EIO)
+                break
+            if not data:
+                break
+            seen += data
+        assert process.wait(RUN_TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+    text = seen.decode("utf-8", "replace")
+    assert f"{TOTAL}/{TOTAL}" in text and "req/s" in text  # tqdm's bar and rate
+    assert f"{TOTAL} answered" in text
+    piped = batch(server, str(inp), "-o", str(tmp_path / "piped.jsonl"))
+    assert "req/s" not in piped.stderr and piped.stderr.count("\n") == 1  # the summary only
