@@ -18,6 +18,12 @@ from chatsdk.testing._limits import format_reset
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    # The server runs its own loop in a thread; the test's loop only sends requests.
+    return "asyncio"
+
+
 def body(model: str = "chatsdk-test", text: str = "one two three", **more: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": text}], **more}
 
