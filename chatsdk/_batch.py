@@ -11,14 +11,15 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import anyio
-from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+import anyio  # lazy in anyio 4: its parts load when first used, not at ``import chatsdk``
 
 from ._batch_format import BatchRequest, BatchResult
 from ._exceptions import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
     from ._client import AsyncChatClient
 
 __all__ = ["BatchRun", "run_batch"]

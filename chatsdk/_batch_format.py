@@ -8,9 +8,7 @@ output format its output (``{"id", "custom_id", "response": {"status_code", "req
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -186,6 +184,8 @@ def batch_shard_of(custom_id: str, shards: int) -> int:
 
         mine = [r for r in requests if chatsdk.batch_shard_of(r.custom_id, 4) == 2]
     """
+    import hashlib  # here: ``import chatsdk`` does not pay for it
+
     if shards < 1:
         raise ValueError(f"shards must be >= 1, not {shards}")
     digest = hashlib.sha256(custom_id.encode("utf-8")).digest()
@@ -239,6 +239,8 @@ class BatchResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as a line of Batch API output (``json.dumps`` it)."""
+        import secrets  # here: ``import chatsdk`` does not pay for it
+
         response = None
         if self.status_code is not None:
             response = {
