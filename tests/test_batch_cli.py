@@ -286,6 +286,8 @@ def test_an_output_file_of_another_input_is_refused(server: LocalServer, tmp_pat
     assert "results.jsonl line 1" in result.stderr and "'other' is not in the input" in (
         result.stderr
     )
+    folder = batch(server, str(inp), "-o", str(tmp_path))
+    assert folder.returncode == 2 and f"cannot use {tmp_path}: Is a directory" in folder.stderr
     assert server.chat_requests == []
 
 

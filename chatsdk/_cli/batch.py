@@ -168,14 +168,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         k, n = args.shard
         requests = [r for r in requests if chatsdk.batch_shard_of(r.custom_id, n) == k]
     known = {r.custom_id for r in requests}
-    existing = read_existing(args.output, known, retry_failed=args.retry_failed)
+    client = make_client(args)
+    try:
+        existing = read_existing(args.output, known, retry_failed=args.retry_failed)
+        out = ResultsFile(args.output, args.fsync_every)
+    except OSError as exc:
+        raise CLIError(f"cannot use {args.output}: {exc.strerror or exc}", EXIT_USAGE) from None
     if existing.torn_bytes:
         status(f"cut off a torn last line ({existing.torn_bytes} bytes) of {args.output}")
     done = existing.answered | existing.failed
     todo = [r for r in requests if r.custom_id not in done]
     tally = Tally(len(requests) - len(todo), len(existing.failed))
-    client = make_client(args)
-    out = ResultsFile(args.output, args.fsync_every)
     bar = _progress(args, len(requests), len(requests) - len(todo))
     try:
         run_async(_send, client, todo, args.concurrency, out, tally, bar)
