@@ -27,6 +27,9 @@ Variants used by the pool study (``--adapters``), not part of the default run:
   what its own transport saves.
 * ``chatsdk-httpcore2``, ``chatsdk-aiohttp``: chatsdk given an ``http_client`` on those
   transports.
+* ``chatsdk-otel``: chatsdk with ``chatsdk.instrument()`` on, an OpenTelemetry SDK tracer
+  provider exporting every span to an exporter that does nothing, and an SDK meter provider:
+  what tracing and metrics cost a call and a chunk.
 """
 
 from __future__ import annotations
@@ -270,12 +273,18 @@ class OpenAIAdapter(_SdkAdapter):
 
 
 class ChatsdkAdapter(_SdkAdapter):
-    def __init__(self, name: str = "chatsdk", transport: str | None = None) -> None:
+    def __init__(
+        self, name: str = "chatsdk", transport: str | None = None, otel: bool = False
+    ) -> None:
         self.name = name
         self.transport = transport
+        self.otel = otel
 
     async def open(self, base_url: str) -> None:
         import chatsdk
+
+        if self.otel:
+            instrument_with_sdk()
 
         http_client = None
         if self.transport is not None:
@@ -294,6 +303,29 @@ class ChatsdkAdapter(_SdkAdapter):
         await self.client.__aexit__(None, None, None)
         if self._http_client is not None:
             await self._http_client.aclose()
+
+
+def instrument_with_sdk() -> None:
+    """``chatsdk.instrument()`` with the OpenTelemetry SDK's providers and a no-op exporter."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        SimpleSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    import chatsdk
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(Discard()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    chatsdk.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
 
 # --------------------------------------------------------------------------- registry
@@ -333,6 +365,8 @@ def make_adapter(name: str) -> Adapter:
         return OpenAIAdapter()
     if name == "chatsdk":
         return ChatsdkAdapter()
+    if name == "chatsdk-otel":
+        return ChatsdkAdapter(name, otel=True)
     if name in ("chatsdk-default", "chatsdk-httpcore2", "chatsdk-aiohttp"):
         return ChatsdkAdapter(name, transport=name.split("-", 1)[1])
     raise ValueError(f"unknown adapter {name!r}")

@@ -196,6 +196,32 @@ def summarize(samples: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[
     return out
 
 
+# What OpenTelemetry may cost once switched on: chatsdk-otel / chatsdk, CPU figures only.
+OTEL_TARGETS = {("buffered_c50", "cpu_us_per_req"): 1.1, ("stream_long", "cpu_us_per_chunk"): 1.1}
+
+
+def _telemetry_cost(
+    summary: dict[tuple[str, str, str], dict[str, float]], figures: list[str]
+) -> list[str]:
+    """The table of chatsdk with OpenTelemetry on against off, when both were measured."""
+    rows = []
+    for figure in figures:
+        for metric, _unit, lower in METRICS[figure]:
+            on = summary.get((figure, metric, "chatsdk-otel"))
+            off = summary.get((figure, metric, "chatsdk"))
+            if on is None or off is None or off["median"] == 0 or not lower:
+                continue
+            got = on["median"] / off["median"]
+            limit = OTEL_TARGETS.get((figure, metric))
+            status = "" if limit is None else ("met" if got <= limit else "NOT MET")
+            target = "" if limit is None else f"<= {limit}"
+            rows.append(f"| {figure} | {metric} | {got:.2f} | {target} | {status} |")
+    if not rows:
+        return []
+    head = ["", "| figure | metric | otel on/off | target | status |", "|---|---|---:|---|---|"]
+    return head + rows
+
+
 def render(
     summary: dict[tuple[str, str, str], dict[str, float]],
     figures: list[str],
@@ -253,6 +279,7 @@ def render(
                 f"{'-' if vs_floor is None else f'{vs_floor:.2f}'} | "
                 f"{'-' if vs_openai is None else f'{vs_openai:.2f}'} | {target} | {status} |"
             )
+    lines += _telemetry_cost(summary, figures)
     if skipped:
         lines.append("")
     for name, why in skipped.items():

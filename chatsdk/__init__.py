@@ -16,21 +16,27 @@ The package is layered; each module imports only from the layers below it, never
 cycle (a test walks the imports), and every module's docstring says its one job::
 
     layer 3  __init__ (this namespace) · _cli/ (the chatsdk command, one module per command)
-             _client        AsyncChatClient: settings, headers, the pool; starts calls
+             _azure         AsyncAzureChatClient: Azure's addresses, api-version, credentials
+             _client        AsyncChatClient: settings, headers, the pool; starts calls;
+                            with_options() shares the pool
              _completions   client.chat.completions: builds the request, wraps the reply
+             _model_list    client.models: GET /models, its answer typed
              _batch         run_batch: many requests at a bounded concurrency, results as
                             they finish
     layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
+             _telemetry     a call's OpenTelemetry span and metrics, once instrument() is on
              _body          a reply's body read within a cap, inflated in bounded steps
              _pool          the HTTP transport a client makes for itself
     layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)
     (pure)   · _batch_format (Batch API input and output lines, shards) · _shapes (a chunk's
              or reply's fields checked) · _inflate (Content-Encoding undone in bounded steps)
-             · _accumulate (chunks -> reply) · _models, _view (views over JSON) · _params
-             (request body) · _options (settings) · _retry (RetryPolicy) · _exceptions (the
-             error tree) · _json (the one JSON helper) · _logging
+             · _accumulate (chunks -> reply) · _models, _view (views over JSON; a reply's
+             message -> its param) · _model_info (views of GET /models) · _messages (message
+             params, TypedDicts) · _params (request body) · _options (settings checked)
+             · _settings (URL, headers, hints) · _retry (RetryPolicy) · _exceptions (the error
+             tree) · _json (the one JSON helper) · _logging
 
 Where a change goes: a new endpoint is a resource module in layer 3 that builds a request and
 hands it to a call (like ``_completions``); a new retry rule goes in ``_retry``; a new server quirk
@@ -38,6 +44,7 @@ in ``_events`` or ``_accumulate``, with its literal bytes as the test; a new str
 ``_streaming``, fed by a pure module below it.
 """
 
+from ._azure import AsyncAzureChatClient
 from ._batch import BatchRun, run_batch
 from ._batch_format import (
     BatchInputError,
@@ -63,6 +70,22 @@ from ._exceptions import (
     StreamError,
     UnprocessableEntityError,
 )
+from ._messages import (
+    AssistantMessageParam,
+    ContentPartParam,
+    DeveloperMessageParam,
+    FileContentPartParam,
+    ImageContentPartParam,
+    InputAudioContentPartParam,
+    RefusalContentPartParam,
+    SystemMessageParam,
+    TextContentPartParam,
+    ToolCallParam,
+    ToolMessageParam,
+    UserMessageParam,
+)
+from ._model_info import ModelInfo, ModelList
+from ._model_list import Models
 from ._models import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -77,6 +100,7 @@ from ._models import (
 from ._params import CreateParams, MessageParam
 from ._retry import RetryPolicy
 from ._streaming import AsyncChatStream
+from ._telemetry import instrument, uninstrument
 from ._version import __version__
 from ._view import Model
 
@@ -85,6 +109,8 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AssistantMessageParam",
+    "AsyncAzureChatClient",
     "AsyncChatClient",
     "AsyncChatStream",
     "AuthenticationError",
@@ -100,25 +126,41 @@ __all__ = [
     "Choice",
     "ChoiceDelta",
     "ChunkChoice",
-    "Completions",
     "CompletionUsage",
+    "Completions",
     "ConflictError",
+    "ContentPartParam",
     "CreateParams",
+    "DeveloperMessageParam",
+    "FileContentPartParam",
     "FunctionCall",
+    "ImageContentPartParam",
+    "InputAudioContentPartParam",
     "InternalServerError",
     "MessageParam",
     "Model",
+    "ModelInfo",
+    "ModelList",
+    "Models",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RefusalContentPartParam",
     "RetryPolicy",
     "StreamError",
+    "SystemMessageParam",
+    "TextContentPartParam",
     "ToolCall",
+    "ToolCallParam",
+    "ToolMessageParam",
     "UnprocessableEntityError",
+    "UserMessageParam",
     "__version__",
     "batch_shard_of",
     "parse_batch_requests",
     "run_batch",
+    "instrument",
+    "uninstrument",
 ]
 
 # Classes defined here report the public module, not the private one they are defined in.

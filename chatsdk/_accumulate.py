@@ -50,8 +50,9 @@ class _ToolCallState:
             elif value is not None and value != "" and key not in self.function_fields:
                 self.function_fields[key] = value
 
-    def result(self, index: int) -> dict[str, Any]:
-        call: dict[str, Any] = {"index": index, "id": self.fields.get("id", "")}
+    def result(self) -> dict[str, Any]:
+        # As a buffered reply has it: no ``index``, which only places a stream's pieces.
+        call: dict[str, Any] = {"id": self.fields.get("id", "")}
         call["type"] = self.fields.get("type", "function")
         call.update((k, v) for k, v in self.fields.items() if k not in call)
         function = {"name": self.function_fields.get("name", "")}
@@ -110,8 +111,12 @@ class _ChoiceState:
 
     def result(self, index: int) -> dict[str, Any]:
         message: dict[str, Any] = {"role": self.role or "assistant"}
-        content = self.content
-        message["content"] = "".join(content) if content is not None else None
+        content = "".join(self.content) if self.content is not None else None
+        if not content and (self.tool_calls or self.texts.get("refusal")):
+            # A buffered reply's content is null when the answer is only tool calls or a
+            # refusal; a stream opens with ``"content": ""`` either way.
+            content = None
+        message["content"] = content
         for field in _TEXT_FIELDS[1:]:
             pieces = self.texts.get(field)
             if pieces is not None:
@@ -121,7 +126,7 @@ class _ChoiceState:
         message.update(self.extra)
         if self.tool_calls:
             calls = self.tool_calls
-            message["tool_calls"] = [calls[index].result(index) for index in sorted(calls)]
+            message["tool_calls"] = [calls[index].result() for index in sorted(calls)]
         return {
             "index": index,
             "message": message,

@@ -171,7 +171,9 @@ async def send_request(client: AsyncChatClient, request: BatchRequest) -> BatchR
         return BatchResult(
             request.custom_id, error={"code": "invalid_request", "message": str(exc)}
         )
-    return BatchResult(request.custom_id, status_code=200, body=reply.to_dict())
+    return BatchResult(
+        request.custom_id, status_code=200, request_id=reply.request_id, body=reply.to_dict()
+    )
 
 
 def _code(exc: APIStatusError) -> str:

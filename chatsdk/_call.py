@@ -21,8 +21,9 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -40,6 +41,9 @@ from ._exceptions import (
 from ._inflate import DecodingError
 from ._logging import SECRET_HEADERS, logger, redact, redact_headers
 from ._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ._telemetry import ChatTrace
 
 __all__ = ["Call", "translate_transport_error"]
 
@@ -83,12 +87,15 @@ class Call:
         "_http",
         "api_key",
         "attempts",
+        "authorize",
         "clock",
         "deadline",
         "deadline_at",
         "not_found_hint",
         "policy",
         "request",
+        "telemetry",
+        "trace",
     )
 
     def __init__(
@@ -100,6 +107,8 @@ class Call:
         deadline: float | None,
         api_key: str | None,
         not_found_hint: str = "",
+        authorize: Callable[[httpx.Request], Awaitable[None]] | None = None,
+        telemetry: bool = True,
     ) -> None:
         self._http = http
         self.request = request
@@ -109,7 +118,11 @@ class Call:
         self.deadline_at = None if deadline is None else self.clock() + deadline
         self.api_key = api_key
         self.not_found_hint = not_found_hint
+        #: Called before each attempt to set the request's credentials (a fresh token).
+        self.authorize = authorize
         self.attempts = 0
+        self.telemetry = telemetry  # False: never traced, even when chatsdk.instrument() is on
+        self.trace: ChatTrace | None = None
 
     @property
     def idle_timeout(self) -> float | None:
@@ -149,6 +162,8 @@ class Call:
                 )
             try:
                 with self.bounded():
+                    if self.authorize is not None:
+                        await self.authorize(self.request)
                     # Redirects are never followed, even by an http_client configured to: httpx
                     # would drop Authorization on the way but not api-key style headers.
                     response = await self._http.send(
@@ -193,6 +208,8 @@ class Call:
             policy.max_retries + 1,
             self.redact(str(error.message)),
         )
+        if self.trace is not None:
+            self.trace.retry(self.attempts, error, delay)
         await anyio.sleep(delay)
         return True
 
@@ -342,7 +359,11 @@ class Call:
             and error.param is None
         ):
             error.message += f" ({self.not_found_hint})"
-        if isinstance(error, AuthenticationError) and not self.api_key:
+        if (
+            isinstance(error, AuthenticationError)
+            and not self.api_key
+            and not any(name.lower() in SECRET_HEADERS for name in self.request.headers)
+        ):
             error.message += (
                 " (No API key was set: pass api_key= or set the OPENAI_API_KEY environment "
                 "variable.)"

@@ -21,6 +21,7 @@ from ._models import ChatCompletion
 from ._options import check_json
 from ._params import CreateParams, MessageParam, build_body, split_options
 from ._streaming import AsyncChatStream
+from ._telemetry import start_chat
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -116,25 +117,50 @@ class Completions:
             check_json(extra_body, "extra_body")
         body = build_body(model, messages, stream, body_params, extra_body)
         call = self._start("POST", "/chat/completions", body, options, stream)
-        if stream:
-            return AsyncChatStream(call, await call.send())
-        response, content = await call.read_whole()
+        trace = None
+        if call.telemetry:
+            trace = call.trace = start_chat(call.request.url, body, call.clock)
+        if trace is None:
+            if stream:
+                return AsyncChatStream(call, await call.send())
+            return await _read_completion(call)
+        token = trace.activate()
         try:
-            payload = decode_completion(content, response.status_code)
-        except APIError as exc:
-            exc.request_id = response.headers.get("x-request-id")
-            raise call.seal(exc) from None
-        if payload is None:
-            error = make_status_error(
-                response.status_code, response.reason_phrase, response.headers, content
+            if stream:
+                return AsyncChatStream(call, await call.send())
+            reply = await _read_completion(call)
+        except BaseException as exc:
+            trace.fail(exc, call.attempts)
+            raise
+        finally:
+            trace.deactivate(token)
+        trace.succeed(reply._data, call.attempts)
+        return reply
+
+
+async def _read_completion(call: Call) -> ChatCompletion:
+    """Send ``call`` and read its reply whole, as a :class:`ChatCompletion` that knows its
+    request id, attempts and headers."""
+    response, content = await call.read_whole()
+    try:
+        payload = decode_completion(content, response.status_code)
+    except APIError as exc:
+        exc.request_id = response.headers.get("x-request-id")
+        raise call.seal(exc) from None
+    if payload is None:
+        error = make_status_error(
+            response.status_code, response.reason_phrase, response.headers, content
+        )
+        if error.message.startswith(f"{response.status_code} "):
+            error.message = (
+                f"The server answered {response.status_code} but not with a chat "
+                f"completion: {error.message}"
             )
-            if error.message.startswith(f"{response.status_code} "):
-                error.message = (
-                    f"The server answered {response.status_code} but not with a chat "
-                    f"completion: {error.message}"
-                )
-            raise call.seal(error)
-        return ChatCompletion(payload)
+        raise call.seal(error)
+    headers = response.headers
+    return ChatCompletion(
+        payload, request_id=headers.get("x-request-id"), attempts=call.attempts, headers=headers
+    )
 
 
 class Chat:

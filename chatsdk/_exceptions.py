@@ -50,6 +50,7 @@ __all__ = [
     "UnprocessableEntityError",
 ]
 
+
 class APIError(Exception):
     """Base class of every error chatsdk raises.
 

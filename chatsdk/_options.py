@@ -71,8 +71,7 @@ def as_timeout(timeout: TimeoutTypes) -> httpx.Timeout:
         raise TypeError(f"timeout must be seconds, an httpx.Timeout or None, not {timeout!r}.")
     if timeout is not None and not timeout > 0:
         raise TypeError(
-            f"timeout must be a positive number of seconds (or None for no limit), not "
-            f"{timeout!r}."
+            f"timeout must be a positive number of seconds (or None for no limit), not {timeout!r}."
         )
     return httpx.Timeout(timeout)
 

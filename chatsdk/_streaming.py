@@ -72,10 +72,12 @@ class AsyncChatStream:
         "_finished",
         "_reader",
         "_reading",
+        "_trace",
     )
 
     def __init__(self, call: Call, response: httpx.Response) -> None:
         self._call = call
+        self._trace = call.trace  # None unless chatsdk.instrument() is on
         self._accumulator = ChunkAccumulator()
         self._closed = False
         self._finished = False
@@ -101,6 +103,11 @@ class AsyncChatStream:
         """The server's ``x-request-id`` for this stream, if it sent one."""
         request_id: str | None = self._reader.response.headers.get("x-request-id")
         return request_id
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The HTTP response headers of the current attempt (names in any case)."""
+        return self._reader.response.headers
 
     @property
     def attempts(self) -> int:
@@ -155,7 +162,12 @@ class AsyncChatStream:
                     partial_text=self._accumulator.text(0),
                 )
             )
-        return ChatCompletion(self._accumulator.result())
+        return ChatCompletion(
+            self._accumulator.result(),
+            request_id=self.request_id,
+            attempts=self._call.attempts,
+            headers=self._reader.response.headers,
+        )
 
     def to_sse(self, *, text_only: bool = False) -> AsyncGenerator[bytes, None]:
         """The stream as server-sent-event bytes for a browser; closes the stream when it ends.
@@ -184,6 +196,7 @@ class AsyncChatStream:
             return
         self._closed = True
         self._finished = True
+        self._end_trace(None)
         await self._reader.release()
 
     async def __aenter__(self) -> AsyncChatStream:
@@ -200,6 +213,7 @@ class AsyncChatStream:
     def __del__(self) -> None:
         # No I/O here (there may be no event loop); only say that a connection was left open.
         if not getattr(self, "_closed", True):
+            self._end_trace(None)
             warnings.warn(
                 "AsyncChatStream was not closed; use 'async with stream:' or 'await "
                 "stream.aclose()' so that its connection is released",
@@ -241,6 +255,8 @@ class AsyncChatStream:
                             await self._reader.drain()
                         finally:
                             self._reading = False
+                        if self._trace is not None:
+                            self._trace.succeed(self._accumulator.result(), self._call.attempts)
                         await self.aclose()
                         return None
                     self._reading = True
@@ -264,11 +280,23 @@ class AsyncChatStream:
             exc.partial_text = self._accumulator.text(0)
             exc.request_id = exc.request_id or self.request_id
             self._call.seal(exc)
+            self._end_trace(exc)
             await self.aclose()
             raise
-        except BaseException:
+        except BaseException as exc:
+            self._end_trace(exc)
             await self.aclose()
             raise
+
+    def _end_trace(self, error: BaseException | None) -> None:
+        """End the stream's span (once): with ``error``, or as closed by its reader."""
+        trace = self._trace
+        if trace is not None:
+            partial = self._accumulator.result()
+            if error is None:
+                trace.succeed(partial, self._call.attempts)  # closed early: no error, no finish
+            else:
+                trace.fail(error, self._call.attempts, partial)
 
     def _eof(self) -> None:
         if self._accumulator.is_complete():
@@ -293,6 +321,8 @@ class AsyncChatStream:
             return None
         accumulator = self._accumulator
         accumulator.add(decoded)
+        if self._trace is not None:
+            self._trace.chunk()
         if accumulator.errored:
             raise StreamError(
                 "The server ended a choice with finish_reason 'error'.",

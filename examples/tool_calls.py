@@ -66,19 +66,14 @@ async def main() -> None:
             return
         print()
 
-        calls = [
-            {"id": call.id, "type": "function", "function": call.function.to_dict()}
-            for call in message.tool_calls
-            if call.function is not None
-        ]
-        messages.append({"role": "assistant", "content": message.content, "tool_calls": calls})
+        messages.append(message)  # sent back as message.to_param()
         for call in message.tool_calls:
             assert call.function is not None and call.function.name == "get_weather"
             arguments = json.loads(call.function.arguments or "{}")
             result = get_weather(**arguments)
             print(f"{call.function.name}({arguments}) -> {result}")
             messages.append(
-                {"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)}
+                {"role": "tool", "tool_call_id": call.id or "", "content": json.dumps(result)}
             )
 
         answer = await client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)

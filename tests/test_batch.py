@@ -33,7 +33,8 @@ def client_for(handler: Any) -> chatsdk.AsyncChatClient:
 
 async def echo(request: httpx.Request) -> httpx.Response:
     body = json.loads(request.content)
-    return httpx.Response(200, json=completion("re: " + body["messages"][-1]["content"]))
+    text = body["messages"][-1]["content"]
+    return httpx.Response(200, json=completion("re: " + text), headers={"x-request-id": text})
 
 
 async def test_every_request_gets_its_result() -> None:
@@ -44,6 +45,7 @@ async def test_every_request_gets_its_result() -> None:
     for cid, result in got.items():
         assert result.ok and result.status_code == 200
         assert result.content == f"re: n{cid[1:]}"
+        assert result.request_id == f"n{cid[1:]}"  # the reply's x-request-id
         assert result.total_tokens == 5
         out = result.to_dict()
         assert out["custom_id"] == cid and out["error"] is None

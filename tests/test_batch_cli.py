@@ -143,6 +143,7 @@ def check_output(out: Path, count: int = TOTAL) -> None:
     assert set(ids) == {f"q{i}" for i in range(count)}
     for result in results:
         assert result.ok and result.status_code == 200, result
+        assert result.request_id and result.request_id.startswith("req_")
         assert result.content == ECHO_PREFIX + question(int(result.custom_id[1:]))
 
 

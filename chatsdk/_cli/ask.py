@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from ._client_args import (
     add_client_options,
@@ -17,6 +18,9 @@ from ._client_args import (
     stream_answer,
 )
 from ._common import EXIT_OK, CLIError, Subcommands, add_command, run_async, write
+
+if TYPE_CHECKING:
+    from chatsdk import MessageParam
 
 __all__ = ["register", "run"]
 
@@ -71,7 +75,7 @@ def _read_question(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 
 async def _ask(args: argparse.Namespace, question: str) -> None:
-    messages = [*first_messages(args), {"role": "user", "content": question}]
+    messages: list[MessageParam] = [*first_messages(args), {"role": "user", "content": question}]
     out = sys.stdout
     async with make_client(args) as client:
         if args.no_stream:

@@ -125,8 +125,7 @@ class ChatApp:
             method=method,
             path=path,
             query=scope.get("query_string", b"").decode("latin-1"),
-            headers={k.decode("latin-1").lower(): v.decode("latin-1")
-                     for k, v in scope["headers"]},
+            headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
             body=body,
             raw_body=bytes(raw),
             request_id=request_id,

@@ -90,29 +90,29 @@ def completion_bytes(request: dict[str, Any], plan: Plan) -> bytes:
         "role": "assistant",
         "content": None if plan.content is None else "".join(plan.content),
         "refusal": None,
-        "annotations": [],
     }
     if plan.reasoning:
         message["reasoning_content"] = "".join(plan.reasoning)
     if plan.tool_calls:
         message["tool_calls"] = [
-            {"id": cid, "type": "function",
-             "function": {"name": name, "arguments": "".join(args)}}
+            {"id": cid, "type": "function", "function": {"name": name, "arguments": "".join(args)}}
             for cid, name, args in plan.tool_calls
         ]
     choices = [
         {"index": i, "message": message, "logprobs": None, "finish_reason": plan.finish_reason}
         for i in range(request.get("n") or 1)
     ]
-    return json_bytes({
-        "id": new_id("chatcmpl-"),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": request["model"],
-        "system_fingerprint": SYSTEM_FINGERPRINT,
-        "choices": choices,
-        "usage": _usage(request, plan),
-    })
+    return json_bytes(
+        {
+            "id": new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request["model"],
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": choices,
+            "usage": _usage(request, plan),
+        }
+    )
 
 
 def stream_events(request: dict[str, Any], plan: Plan) -> tuple[list[bytes], int]:
@@ -125,19 +125,27 @@ def stream_events(request: dict[str, Any], plan: Plan) -> tuple[list[bytes], int
         "model": request["model"],
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
-    deltas: list[tuple[dict[str, Any], str | None]] = [
-        ({"role": "assistant", "content": ""}, None)
-    ]
+    deltas: list[tuple[dict[str, Any], str | None]] = [({"role": "assistant", "content": ""}, None)]
     deltas += [({"reasoning_content": p}, None) for p in plan.reasoning]
     deltas += [({"content": p}, None) for p in plan.content or ()]
     for j, (cid, name, args) in enumerate(plan.tool_calls):
-        deltas.append(({"tool_calls": [{
-            "index": j, "id": cid, "type": "function",
-            "function": {"name": name, "arguments": ""},
-        }]}, None))
+        deltas.append(
+            (
+                {
+                    "tool_calls": [
+                        {
+                            "index": j,
+                            "id": cid,
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                },
+                None,
+            )
+        )
         deltas += [
-            ({"tool_calls": [{"index": j, "function": {"arguments": p}}]}, None)
-            for p in args
+            ({"tool_calls": [{"index": j, "function": {"arguments": p}}]}, None) for p in args
         ]
     deltas.append(({}, plan.finish_reason))
     n = request.get("n") or 1
@@ -145,9 +153,12 @@ def stream_events(request: dict[str, Any], plan: Plan) -> tuple[list[bytes], int
     events = []
     for delta, finish in deltas:
         for i in range(n):
-            chunk = {**base, "choices": [
-                {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
-            ]}
+            chunk = {
+                **base,
+                "choices": [
+                    {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
             if include_usage:
                 chunk["usage"] = None
             events.append(b"data: " + json_bytes(chunk) + b"\n\n")

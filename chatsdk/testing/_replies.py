@@ -195,8 +195,7 @@ def message_text(message: Any) -> str:
         return content
     if isinstance(content, list):
         return " ".join(
-            p["text"] for p in content
-            if isinstance(p, Mapping) and isinstance(p.get("text"), str)
+            p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str)
         )
     return ""
 

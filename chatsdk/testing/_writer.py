@@ -60,8 +60,9 @@ async def write_buffered(
         # chunked since the length is then not the body's.
         await stall(faults, abort, send, ping=b"\n")
     if faults.disconnect_after is not None:
-        await send({"type": "http.response.body", "body": data[: len(data) // 2],
-                    "more_body": True})
+        await send(
+            {"type": "http.response.body", "body": data[: len(data) // 2], "more_body": True}
+        )
         raise DeliberateDrop("disconnect fault")
     await send({"type": "http.response.body", "body": data, "more_body": False})
 
@@ -77,11 +78,15 @@ async def write_stream(
 ) -> None:
     """Send the answer as server-sent events, then ``[DONE]``; `abort` as for buffered ones."""
     events, last = stream_events(request, plan)
-    await start_response(send, 200, [
-        ("content-type", "text/event-stream; charset=utf-8"),
-        ("cache-control", "no-cache"),
-        ("x-request-id", request_id),
-    ])
+    await start_response(
+        send,
+        200,
+        [
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("cache-control", "no-cache"),
+            ("x-request-id", request_id),
+        ],
+    )
 
     async def body(data: bytes) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})
