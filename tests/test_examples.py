@@ -376,9 +376,9 @@ async def test_web_chat_closes_upstream_when_the_browser_leaves() -> None:
     assert json.loads(first[1][1])["choices"][0]["delta"]["content"] == "(chatsdk"
 
 
-@pytest.mark.e2e  # a Dask scheduler and three chatsdk processes: a few seconds
-def test_batch_dask(tmp_path: Path) -> None:
-    pytest.importorskip("dask")
+@pytest.mark.e2e  # a Dask scheduler (a local cluster) and three chatsdk processes
+@pytest.mark.parametrize("scheduler", ["threads", "distributed"])
+def test_batch_dask(tmp_path: Path, scheduler: str) -> None:
     requests, results = tmp_path / "requests.jsonl", tmp_path / "results.jsonl"
     lines = [
         json.dumps({
@@ -393,7 +393,7 @@ def test_batch_dask(tmp_path: Path) -> None:
     with LocalServer() as server:
         done = subprocess.run(
             [sys.executable, str(EXAMPLES / "batch_dask.py"), str(requests), str(results),
-             "--shards", "3"],
+             "--shards", "3", "--scheduler", scheduler],
             env=example_env(server),
             capture_output=True,
             text=True,
