@@ -337,3 +337,20 @@ def test_a_progress_bar_on_a_terminal_only(server: LocalServer, tmp_path: Path) 
     text = seen.decode("utf-8", "replace")
     assert f"{TOTAL}/{TOTAL}" in text and "req/s" in text  # tqdm's bar and rate
     assert f"{TOTAL} answered" in text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_a_second_run_on_the_same_output_stops_at_once(server: LocalServer, tmp_path: Path) -> None:
+    inp, out = tmp_path / "requests.jsonl", tmp_path / "results.jsonl"
+    write_input(inp)
+    answer_only(server, 0)
+    first = start(server, inp, out)
+    try:
+        wait_until(lambda: len(server.chat_requests) == 4, first)  # it holds the file
+        second = batch(server, str(inp), "-o", str(out))
+        assert second.returncode == 2
+        assert "another chatsdk batch is writing to" in second.stderr
+        assert len(server.chat_requests) == 4  # the first run's four in flight, no more
+    finally:
+        first.kill()
+        first.communicate()

@@ -8,6 +8,8 @@ How it stays exactly once across crashes:
 - On start the file is read: every custom_id in it is done and is not sent again.
 - ``--retry-failed`` writes the answered lines to a temporary file, syncs it and renames it over
   the results (an atomic step), so a failed line is never in the file twice with its retry.
+- One writer: the file is locked (``flock``, where the system has it) while a run writes to it,
+  so a second ``chatsdk batch`` on the same output stops at once instead of sending again.
 - Durability: the kernel holds each written line, so a killed process loses nothing. For a
   power cut or an OS crash, the file is synced (``fsync``) every ``fsync_every`` seconds and at
   the end (``0``: after every line); lines written since the last sync may be lost, and the next
@@ -37,6 +39,7 @@ class Existing:
     answered: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
     torn_bytes: int = 0  # the length of the torn last line that was cut off
+    replaced: bool = False  # the file was rewritten (a new file now has its name)
 
 
 def read_existing(path: str, known: set[str], *, retry_failed: bool) -> Existing:
@@ -83,7 +86,26 @@ def read_existing(path: str, known: set[str], *, retry_failed: bool) -> Existing
     if retry_failed and existing.failed:
         _replace(path, b"".join(kept_lines))
         existing.failed = set()
+        existing.replaced = True
     return existing
+
+
+def _open_locked(path: str) -> int:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; one run at a time is then the user's to keep
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise CLIError(
+            f"another chatsdk batch is writing to {path}; wait for it to end (or stop it)",
+            EXIT_USAGE,
+        ) from None
+    return fd
 
 
 def _replace(path: str, data: bytes) -> None:
@@ -111,15 +133,24 @@ def _sync_directory(path: str) -> None:
 
 
 class ResultsFile:
-    """The results file opened for appending: :meth:`add` writes one whole line."""
+    """The results file opened for appending and locked: :meth:`add` writes one whole line.
+
+    Open it before reading the file back (``read_existing``), so that no other run writes to it
+    in between; ``CLIError`` if another run holds it.
+    """
 
     def __init__(self, path: str, fsync_every: float) -> None:
         self.path = path
         self.fsync_every = fsync_every
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-        self._fd = os.open(path, flags, 0o644)
+        self._fd = _open_locked(path)
         self._synced_at = time.monotonic()
         self._unsynced = False
+
+    def reopen(self) -> None:
+        """Open (and lock) the file that now has the name, after ``read_existing`` replaced it,
+        then let go of the old one."""
+        old, self._fd = self._fd, _open_locked(self.path)
+        os.close(old)
 
     def add(self, result: BatchResult) -> None:
         """Append ``result`` as one line, in one write; sync as the policy says."""

@@ -170,10 +170,16 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     known = {r.custom_id for r in requests}
     client = make_client(args)
     try:
-        existing = read_existing(args.output, known, retry_failed=args.retry_failed)
         out = ResultsFile(args.output, args.fsync_every)
     except OSError as exc:
         raise CLIError(f"cannot use {args.output}: {exc.strerror or exc}", EXIT_USAGE) from None
+    try:
+        existing = read_existing(args.output, known, retry_failed=args.retry_failed)
+        if existing.replaced:
+            out.reopen()
+    except BaseException:
+        out.close()
+        raise
     if existing.torn_bytes:
         status(f"cut off a torn last line ({existing.torn_bytes} bytes) of {args.output}")
     done = existing.answered | existing.failed
