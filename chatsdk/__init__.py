@@ -20,6 +20,7 @@ cycle (a test walks the imports), and every module's docstring says its one job:
              _client        AsyncChatClient: settings, headers, the pool; starts calls;
                             with_options() shares the pool
              _completions   client.chat.completions: builds the request, wraps the reply
+             _tool_runner   run_tools()/stream_tools(): ask, run the tools called, repeat
              _model_list    client.models: GET /models, its answer typed
              _batch         run_batch: many requests at a bounded concurrency, results as
                             they finish
@@ -36,7 +37,10 @@ cycle (a test walks the imports), and every module's docstring says its one job:
              message -> its param) · _model_info (views of GET /models) · _messages (message
              params, TypedDicts) · _params (request body) · _options (settings checked)
              · _settings (URL, headers, hints) · _retry (RetryPolicy) · _exceptions (the error
-             tree) · _json (the one JSON helper) · _logging
+             tree) · _json (the one JSON helper) · _logging · _stream_events (chunks -> typed
+             events) · _event_types (the events) · _structured (response_format, strict
+             schemas, parsing) · _parsed (parsed replies) · _tools (functions -> strict tool
+             definitions)
 
 Where a change goes: a new endpoint is a resource module in layer 3 that builds a request and
 hands it to a call (like ``_completions``); a new retry rule goes in ``_retry``; a new server quirk
@@ -55,6 +59,20 @@ from ._batch_format import (
 )
 from ._client import AsyncChatClient
 from ._completions import Chat, Completions
+from ._event_types import (
+    ChoiceDoneEvent,
+    ContentDeltaEvent,
+    ContentDoneEvent,
+    ReasoningDeltaEvent,
+    ReasoningDoneEvent,
+    RefusalDeltaEvent,
+    RefusalDoneEvent,
+    StreamEvent,
+    ToolArgumentsDeltaEvent,
+    ToolArgumentsDoneEvent,
+    ToolResultEvent,
+    UsageEvent,
+)
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -65,9 +83,11 @@ from ._exceptions import (
     ConflictError,
     InternalServerError,
     NotFoundError,
+    OutputParseError,
     PermissionDeniedError,
     RateLimitError,
     StreamError,
+    ToolRoundsError,
     UnprocessableEntityError,
 )
 from ._messages import (
@@ -98,9 +118,12 @@ from ._models import (
     ToolCall,
 )
 from ._params import CreateParams, MessageParam
+from ._parsed import ParsedChatCompletion, ParsedChatCompletionMessage, ParsedChoice
 from ._retry import RetryPolicy
 from ._streaming import AsyncChatStream
 from ._telemetry import instrument, uninstrument
+from ._tool_runner import ToolRunCompletion, ToolRunStream
+from ._tools import FunctionTool, function_tool
 from ._version import __version__
 from ._view import Model
 
@@ -125,15 +148,19 @@ __all__ = [
     "ChatCompletionMessage",
     "Choice",
     "ChoiceDelta",
+    "ChoiceDoneEvent",
     "ChunkChoice",
     "CompletionUsage",
     "Completions",
     "ConflictError",
+    "ContentDeltaEvent",
+    "ContentDoneEvent",
     "ContentPartParam",
     "CreateParams",
     "DeveloperMessageParam",
     "FileContentPartParam",
     "FunctionCall",
+    "FunctionTool",
     "ImageContentPartParam",
     "InputAudioContentPartParam",
     "InternalServerError",
@@ -143,22 +170,39 @@ __all__ = [
     "ModelList",
     "Models",
     "NotFoundError",
+    "OutputParseError",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
     "PermissionDeniedError",
     "RateLimitError",
+    "ReasoningDeltaEvent",
+    "ReasoningDoneEvent",
     "RefusalContentPartParam",
+    "RefusalDeltaEvent",
+    "RefusalDoneEvent",
     "RetryPolicy",
     "StreamError",
+    "StreamEvent",
     "SystemMessageParam",
     "TextContentPartParam",
+    "ToolArgumentsDeltaEvent",
+    "ToolArgumentsDoneEvent",
     "ToolCall",
     "ToolCallParam",
     "ToolMessageParam",
+    "ToolResultEvent",
+    "ToolRoundsError",
+    "ToolRunCompletion",
+    "ToolRunStream",
     "UnprocessableEntityError",
+    "UsageEvent",
     "UserMessageParam",
     "__version__",
     "batch_shard_of",
     "parse_batch_requests",
     "run_batch",
+    "function_tool",
     "instrument",
     "uninstrument",
 ]

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from ._event_types import StreamEvent
+    from ._structured import OutputFormat
+
 __all__ = ["AsyncChatStream"]
 
 
@@ -70,13 +73,17 @@ class AsyncChatStream:
         "_done",
         "_events",
         "_finished",
+        "_format",
         "_reader",
         "_reading",
         "_trace",
     )
 
-    def __init__(self, call: Call, response: httpx.Response) -> None:
+    def __init__(
+        self, call: Call, response: httpx.Response, output_format: OutputFormat | None = None
+    ) -> None:
         self._call = call
+        self._format = output_format  # response_format=, when the answer is to be parsed
         self._trace = call.trace  # None unless chatsdk.instrument() is on
         self._accumulator = ChunkAccumulator()
         self._closed = False
@@ -138,12 +145,28 @@ class AsyncChatStream:
         """
         return _TextIterator(self)
 
+    def events(self) -> AsyncIterator[StreamEvent]:
+        """Typed events (:data:`StreamEvent`) from the chunks: deltas with the ``choice`` and
+        the text so far, each choice's ``*.done`` events and ``choice.done``, then ``usage``.
+        Read through one of ``events()``, ``text()`` or chunks; ``final()`` still works after.
+
+        Example::
+
+            async for event in stream.events():
+                if event.type == "content.delta":
+                    print(event.delta, end="", flush=True)
+        """
+        from ._stream_events import events
+
+        return events(self._next_payload, self._format)
+
     async def final(self) -> ChatCompletion:
         """Read the rest of the stream and return the whole reply it adds up to.
 
         Every choice is kept by index; tool-call pieces are merged; usage comes from the usage
         chunk when the server sent one. The stream is closed afterwards. After an early
         ``aclose()`` there is no whole reply: :class:`StreamError` (``incomplete_stream``).
+        With ``response_format=``: a :class:`ParsedChatCompletion`, or :class:`OutputParseError`.
 
         Example::
 
@@ -162,12 +185,17 @@ class AsyncChatStream:
                     partial_text=self._accumulator.text(0),
                 )
             )
-        return ChatCompletion(
+        completion = ChatCompletion(
             self._accumulator.result(),
             request_id=self.request_id,
             attempts=self._call.attempts,
             headers=self._reader.response.headers,
         )
+        if self._format is not None:
+            from ._parsed import parse_completion
+
+            return parse_completion(completion, self._format)
+        return completion
 
     def to_sse(self, *, text_only: bool = False) -> AsyncGenerator[bytes, None]:
         """The stream as server-sent-event bytes for a browser; closes the stream when it ends.

@@ -24,7 +24,15 @@ import pytest
 from helpers import read_line
 
 import chatsdk
-from chatsdk.testing import ECHO_PREFIX, Faults, LocalServer, ReplyLike, ToolCallReply, serve
+from chatsdk.testing import (
+    ECHO_PREFIX,
+    Faults,
+    LocalServer,
+    Reply,
+    ReplyLike,
+    ToolCallReply,
+    serve,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RUN_TIMEOUT = 20.0  # seconds for one example to finish
@@ -132,35 +140,77 @@ async def test_cancel_and_timeout_on_a_fast_server() -> None:
 @pytest.mark.anyio
 async def test_tool_calls() -> None:
     replies: list[ReplyLike] = [
-        ToolCallReply("get_weather", {"city": "Paris"}, id="call_1"),
-        "It is sunny in Paris, 21 degrees.",
+        Reply(
+            tool_calls=[
+                ToolCallReply("get_weather", {"city": "Paris"}, id="call_1"),
+                ToolCallReply("add", {"a": 2, "b": 3}, id="call_2"),
+            ]
+        ),
+        "It is sunny in Paris, 21 degrees; 2 + 3 = 5.",
     ]
     async with serve(replies=replies) as server:
         out = await run_example("tool_calls.py", server)
         first, second = (r.body for r in server.chat_requests)
     assert out.splitlines() == [
-        'calling get_weather: {"city": "Paris"}',
-        "get_weather({'city': 'Paris'}) -> {'city': 'Paris', 'sky': 'sunny', 'celsius': 21}",
-        "answer: It is sunny in Paris, 21 degrees.",
+        'calling get_weather({"city": "Paris"})',
+        'calling add({"a": 2, "b": 3})',
+        'get_weather -> {"city":"Paris","sky":"sunny","temperature":21}',
+        "add -> 5.0",
+        "It is sunny in Paris, 21 degrees; 2 + 3 = 5.",
+        "[2 requests, 5 messages in the conversation]",
     ]
-    assert first["tools"][0]["function"]["name"] == "get_weather"
+    assert [tool["function"]["name"] for tool in first["tools"]] == ["get_weather", "add"]
+    assert first["tools"][0]["function"]["strict"] is True
     assert first["stream"] is True
-    assistant, tool = second["messages"][1:]
+    assistant, *results = second["messages"][1:]
     assert assistant["tool_calls"] == [
         {
             "id": "call_1",
             "type": "function",
             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-        }
+        },
+        {
+            "id": "call_2",
+            "type": "function",
+            "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'},
+        },
     ]
-    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_1"
+    assert [(r["role"], r["tool_call_id"]) for r in results] == [
+        ("tool", "call_1"),
+        ("tool", "call_2"),
+    ]
 
 
 @pytest.mark.anyio
 async def test_tool_calls_without_a_tool_call() -> None:
     async with serve(replies=["No tool needed."]) as server:
         out = await run_example("tool_calls.py", server)
-    assert out == "no tool call; the answer: No tool needed.\n"
+    assert out == "No tool needed.\n[1 requests, 2 messages in the conversation]\n"
+
+
+@pytest.mark.anyio
+async def test_structured_output() -> None:
+    answer = {"name": "Paris", "country": "France", "population": 2100000, "landmarks": ["Louvre"]}
+    async with serve(replies=[json.dumps(answer)]) as server:
+        out = await run_example("structured_output.py", server)
+        body = server.chat_requests[0].body
+    lines = out.splitlines()
+    # The local server streams the JSON word by word: each line is the object so far.
+    assert lines == [
+        "partial: {}",
+        "partial: {'name': 'Paris'}",
+        "partial: {'name': 'Paris', 'country': 'France'}",
+        "partial: {'name': 'Paris', 'country': 'France', 'population': 2100000}",
+        f"partial: {answer}",
+        "answer: City(name='Paris', country='France', population=2100000, landmarks=['Louvre'])",
+    ]
+    assert body["response_format"]["json_schema"]["name"] == "City"
+    assert body["response_format"]["json_schema"]["schema"]["required"] == [
+        "name",
+        "country",
+        "population",
+        "landmarks",
+    ]
 
 
 @pytest.mark.anyio
@@ -279,8 +329,16 @@ async def test_web_relay_reports_upstream_errors() -> None:
 def web_chat(server: LocalServer) -> Iterator[str]:
     """Start examples/web_chat.py on a free port against ``server``; yields its URL."""
     proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "web_chat.py"), "--port", "0",
-         "--base-url", server.base_url, "--model", "chatsdk-test"],
+        [
+            sys.executable,
+            str(EXAMPLES / "web_chat.py"),
+            "--port",
+            "0",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "chatsdk-test",
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         env=example_env(server),
@@ -345,7 +403,10 @@ async def test_web_chat_refuses_what_is_not_a_conversation() -> None:
         assert server.chat_requests == []
     assert [a.status_code for a in answers] == [400, 400, 400, 413]
     assert [a.json()["error"]["param"] for a in answers] == [
-        None, "messages", "messages[0]", "messages"
+        None,
+        "messages",
+        "messages[0]",
+        "messages",
     ]
 
 
@@ -356,9 +417,9 @@ async def test_web_chat_reports_an_upstream_error() -> None:
             async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
                 answer = await http.post("/chat", json=conversation("x"))
     assert answer.status_code == 400
-    assert answer.json() == {"error": {
-        "message": "Nope.", "type": "invalid_request_error", "param": None, "code": None
-    }}
+    assert answer.json() == {
+        "error": {"message": "Nope.", "type": "invalid_request_error", "param": None, "code": None}
+    }
 
 
 @pytest.mark.anyio

@@ -124,6 +124,11 @@ PURE = [
     "chatsdk._exceptions",
     "chatsdk._json",
     "chatsdk._logging",
+    "chatsdk._event_types",
+    "chatsdk._stream_events",
+    "chatsdk._structured",
+    "chatsdk._parsed",
+    "chatsdk._tools",
 ]
 LAYER_2 = ["chatsdk._call", "chatsdk._reader", "chatsdk._streaming", "chatsdk._pool"]
 
@@ -139,6 +144,12 @@ def test_pure_modules_import_only_pure_modules_and_no_io(name: str) -> None:
 @pytest.mark.parametrize("name", LAYER_2)
 def test_layer_two_never_imports_the_client_or_resources(name: str) -> None:
     assert not internal_graph()[name] & {"chatsdk._client", "chatsdk._completions"}
+
+
+def test_the_tool_runner_never_imports_the_resource_that_starts_it() -> None:
+    # client.chat.completions.run_tools() hands the runner its create(); no import back.
+    assert "chatsdk._completions" not in internal_graph()["chatsdk._tool_runner"]
+    assert "chatsdk._client" not in internal_graph()["chatsdk._tool_runner"]
 
 
 def test_call_never_imports_the_stream() -> None:
