@@ -22,6 +22,8 @@ cycle (a test walks the imports), and every module's docstring says its one job:
              _completions   client.chat.completions: builds the request, wraps the reply
              _tool_runner   run_tools()/stream_tools(): ask, run the tools called, repeat
              _model_list    client.models: GET /models, its answer typed
+             _batch         run_batch: many requests at a bounded concurrency, results as
+                            they finish
     layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
@@ -30,15 +32,16 @@ cycle (a test walks the imports), and every module's docstring says its one job:
              _body          a reply's body read within a cap, inflated in bounded steps
              _pool          the HTTP transport a client makes for itself
     layer 1  _sse (bytes -> events) · _events (event -> chunk | end | error; error bodies)
-    (pure)   · _shapes (a chunk's or reply's fields checked) · _inflate (Content-Encoding
-             undone in bounded steps) · _accumulate (chunks -> reply) · _models, _view (views
-             over JSON; a reply's message -> its param) · _model_info (views of GET /models)
-             · _messages (message params, TypedDicts) · _params (request body) · _options
-             (settings checked) · _settings (URL, headers, hints) · _retry (RetryPolicy)
-             · _exceptions (the error tree) · _json (the one JSON helper) · _logging
-             · _stream_events (chunks -> typed events) · _event_types (the events)
-             · _structured (response_format, strict schemas, parsing) · _parsed (parsed
-             replies) · _tools (functions -> strict tool definitions)
+    (pure)   · _batch_format (Batch API input and output lines, shards) · _shapes (a chunk's
+             or reply's fields checked) · _inflate (Content-Encoding undone in bounded steps)
+             · _accumulate (chunks -> reply) · _models, _view (views over JSON; a reply's
+             message -> its param) · _model_info (views of GET /models) · _messages (message
+             params, TypedDicts) · _params (request body) · _options (settings checked)
+             · _settings (URL, headers, hints) · _retry (RetryPolicy) · _exceptions (the error
+             tree) · _json (the one JSON helper) · _logging · _stream_events (chunks -> typed
+             events) · _event_types (the events) · _structured (response_format, strict
+             schemas, parsing) · _parsed (parsed replies) · _tools (functions -> strict tool
+             definitions)
 
 Where a change goes: a new endpoint is a resource module in layer 3 that builds a request and
 hands it to a call (like ``_completions``); a new retry rule goes in ``_retry``; a new server quirk
@@ -47,6 +50,14 @@ in ``_events`` or ``_accumulate``, with its literal bytes as the test; a new str
 """
 
 from ._azure import AsyncAzureChatClient
+from ._batch import BatchRun, run_batch
+from ._batch_format import (
+    BatchInputError,
+    BatchRequest,
+    BatchResult,
+    batch_shard_of,
+    parse_batch_requests,
+)
 from ._client import AsyncChatClient
 from ._completions import Chat, Completions
 from ._event_types import (
@@ -128,6 +139,10 @@ __all__ = [
     "AsyncChatStream",
     "AuthenticationError",
     "BadRequestError",
+    "BatchInputError",
+    "BatchRequest",
+    "BatchResult",
+    "BatchRun",
     "Chat",
     "ChatCompletion",
     "ChatCompletionChunk",
@@ -185,6 +200,9 @@ __all__ = [
     "UsageEvent",
     "UserMessageParam",
     "__version__",
+    "batch_shard_of",
+    "parse_batch_requests",
+    "run_batch",
     "function_tool",
     "instrument",
     "uninstrument",

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from helpers import read_line
 
+import chatsdk
 from chatsdk.testing import (
     ECHO_PREFIX,
     Faults,
@@ -434,3 +435,42 @@ async def test_web_chat_closes_upstream_when_the_browser_leaves() -> None:
                 while upstream.disconnected_at is None:
                     await anyio.to_thread.run_sync(lambda: None)  # the server's thread records it
     assert json.loads(first[1][1])["choices"][0]["delta"]["content"] == "(chatsdk"
+
+
+@pytest.mark.e2e  # a Dask scheduler (a local cluster) and three chatsdk processes
+@pytest.mark.parametrize("scheduler", ["threads", "distributed"])
+def test_batch_dask(tmp_path: Path, scheduler: str) -> None:
+    requests, results = tmp_path / "requests.jsonl", tmp_path / "results.jsonl"
+    lines = [
+        json.dumps({
+            "custom_id": f"q{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "m", "messages": [{"role": "user", "content": f"n{i}"}]},
+        })
+        for i in range(30)
+    ]
+    requests.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with LocalServer() as server:
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLES / "batch_dask.py"), str(requests), str(results),
+             "--shards", "3", "--scheduler", scheduler],
+            env=example_env(server),
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+        sent = len(server.chat_requests)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "30 results in" in done.stdout
+    got = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["custom_id"] for r in got) == sorted(f"q{i}" for i in range(30))
+    assert sent == 30  # no request in two shards
+    for r in got:
+        content = r["response"]["body"]["choices"][0]["message"]["content"]
+        assert content == echo("n" + r["custom_id"][1:])
+    for k in range(3):
+        shard = (tmp_path / f"results.jsonl.shard-{k}-of-3").read_text(encoding="utf-8")
+        ids = [json.loads(line)["custom_id"] for line in shard.splitlines()]
+        assert ids and all(chatsdk.batch_shard_of(cid, 3) == k for cid in ids)

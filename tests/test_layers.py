@@ -108,6 +108,7 @@ def test_no_import_cycle_in_the_package() -> None:
 
 PURE = [
     "chatsdk._sse",
+    "chatsdk._batch_format",
     "chatsdk._events",
     "chatsdk._shapes",
     "chatsdk._inflate",

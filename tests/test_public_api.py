@@ -9,6 +9,13 @@ import sys
 import chatsdk
 
 EXPECTED = {
+    "BatchInputError",
+    "BatchRequest",
+    "BatchResult",
+    "BatchRun",
+    "batch_shard_of",
+    "parse_batch_requests",
+    "run_batch",
     "instrument",
     "uninstrument",
     "APIConnectionError",
