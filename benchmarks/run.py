@@ -44,6 +44,9 @@ METRICS = {
     "stream_many": [("cpu_us_per_chunk", "µs", True), ("chunks_per_s", "chunk/s", False)],
     "ttft": [("p50_ms", "ms", True), ("p99_ms", "ms", True), ("cpu_us_per_stream", "µs", True)],
     "rss_paused": [("kib_per_stream", "KiB", True), ("open_ms_per_stream", "ms", True)],
+    "batch_c64": [("req_per_s", "req/s", False), ("cpu_us_per_req", "µs", True)],
+    "batch_c256": [("req_per_s", "req/s", False), ("cpu_us_per_req", "µs", True)],
+    "batch_c1024": [("req_per_s", "req/s", False), ("cpu_us_per_req", "µs", True)],
     "rate_limit": [
         ("limited_429s", "429s", True),
         ("limited_requests", "requests", False),

@@ -143,7 +143,7 @@ class ChunkAccumulator:
     once and ``arguments`` concatenated; usage is taken from a usage-only chunk or from a choice.
     """
 
-    __slots__ = ("_choices", "_errored", "_fields", "_size", "_usage", "has_output")
+    __slots__ = ("_choices", "_errored", "_fields", "_size", "_usage", "chunks", "has_output")
 
     def __init__(self) -> None:
         self._choices: dict[int, _ChoiceState] = {}
@@ -151,6 +151,7 @@ class ChunkAccumulator:
         self._size = -1
         self._usage: Any = None
         self._errored = False
+        self.chunks = 0  #: chunks folded in
         #: True once any chunk carried content, reasoning or a tool call: the point after which a
         #: broken stream can no longer be retried without repeating output.
         self.has_output = False
@@ -168,6 +169,7 @@ class ChunkAccumulator:
         it. The ordinary chunk costs a few type tests of the fields read to fold it; any other is
         checked in full by :func:`._shapes.check_chunk`, once.
         """
+        self.chunks += 1
         choices = chunk.get("choices")
         usage = chunk.get("usage")
         if (type(choices) is not list and choices is not None) or (

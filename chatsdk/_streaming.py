@@ -28,12 +28,16 @@ from ._metrics import StreamMetrics, stream_metrics
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._reader import EventReader
 from ._sse import Event
+from ._text import TextIterator
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator
     from types import TracebackType
 
     import httpx
+
+    from ._event_types import StreamEvent
+    from ._structured import OutputFormat
 
 __all__ = ["AsyncChatStream"]
 
@@ -66,7 +70,6 @@ class AsyncChatStream:
     __slots__ = (
         "_accumulator",
         "_call",
-        "_chunks",
         "_closed",
         "_complete",
         "_done",
@@ -74,20 +77,23 @@ class AsyncChatStream:
         "_events",
         "_finished",
         "_first_at",
+        "_format",
         "_reader",
         "_reading",
         "_trace",
     )
 
-    def __init__(self, call: Call, response: httpx.Response) -> None:
+    def __init__(
+        self, call: Call, response: httpx.Response, output_format: OutputFormat | None = None
+    ) -> None:
         self._call = call
+        self._format = output_format  # response_format=, when the answer is to be parsed
         self._trace = call.trace  # None unless chatsdk.instrument() is on
         self._accumulator = ChunkAccumulator()
         self._closed = False
         self._finished = False
         self._complete = False  # the server said the answer is whole
         self._reading = False  # a task is waiting for the body inside _next_payload
-        self._chunks = 0
         self._first_at: float | None = None  # the loop's time of the first token
         self._ended_at: float | None = None
         self._attach(response)
@@ -128,7 +134,7 @@ class AsyncChatStream:
             started=self._call.started_at,
             first=self._first_at,
             ended=self._ended_at,
-            chunks=self._chunks,
+            chunks=self._accumulator.chunks,
             usage=self._accumulator.usage,
         )
 
@@ -154,7 +160,22 @@ class AsyncChatStream:
             async for piece in stream.text():
                 print(piece, end="", flush=True)
         """
-        return _TextIterator(self)
+        return TextIterator(self._next_payload)
+
+    def events(self) -> AsyncIterator[StreamEvent]:
+        """Typed events (:data:`StreamEvent`) from the chunks: deltas with the ``choice`` and
+        the text so far, each choice's ``*.done`` events and ``choice.done``, then ``usage``.
+        Read through one of ``events()``, ``text()`` or chunks; ``final()`` still works after.
+
+        Example::
+
+            async for event in stream.events():
+                if event.type == "content.delta":
+                    print(event.delta, end="", flush=True)
+        """
+        from ._stream_events import events
+
+        return events(self._next_payload, self._format)
 
     async def final(self) -> ChatCompletion:
         """Read the rest of the stream and return the whole reply it adds up to.
@@ -162,6 +183,7 @@ class AsyncChatStream:
         Every choice is kept by index; tool-call pieces are merged; usage comes from the usage
         chunk when the server sent one. The stream is closed afterwards. After an early
         ``aclose()`` there is no whole reply: :class:`StreamError` (``incomplete_stream``).
+        With ``response_format=``: a :class:`ParsedChatCompletion`, or :class:`OutputParseError`.
 
         Example::
 
@@ -180,13 +202,18 @@ class AsyncChatStream:
                     partial_text=self._accumulator.text(0),
                 )
             )
-        return ChatCompletion(
+        completion = ChatCompletion(
             self._accumulator.result(),
             request_id=self.request_id,
             attempts=self._call.attempts,
             headers=self._reader.response.headers,
             duration=self.metrics.duration,
         )
+        if self._format is not None:
+            from ._parsed import parse_completion
+
+            return parse_completion(completion, self._format)
+        return completion
 
     def to_sse(self, *, text_only: bool = False) -> AsyncGenerator[bytes, None]:
         """The stream as server-sent-event bytes for a browser; closes the stream when it ends.
@@ -344,7 +371,6 @@ class AsyncChatStream:
             return None
         accumulator = self._accumulator
         accumulator.add(decoded)
-        self._chunks += 1
         if self._first_at is None and accumulator.has_output:
             self._first_at = self._call.clock()
         if self._trace is not None:
@@ -370,29 +396,3 @@ class AsyncChatStream:
         self._accumulator = ChunkAccumulator()
         self._attach(response)
         return True
-
-
-class _TextIterator:
-    """``stream.text()``: content deltas of choice 0, read straight from the decoded JSON."""
-
-    __slots__ = ("_stream",)
-
-    def __init__(self, stream: AsyncChatStream) -> None:
-        self._stream = stream
-
-    def __aiter__(self) -> _TextIterator:
-        return self
-
-    async def __anext__(self) -> str:
-        next_payload = self._stream._next_payload
-        while True:
-            payload = await next_payload()
-            if payload is None:
-                raise StopAsyncIteration
-            for choice in payload.get("choices") or ():
-                if choice.get("index", 0) == 0:
-                    delta = choice.get("delta")
-                    if delta:
-                        content = delta.get("content")
-                        if content:
-                            return str(content)

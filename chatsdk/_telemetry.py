@@ -23,7 +23,7 @@ from typing import Any
 
 from . import _json
 
-__all__ = ["ChatTrace", "instrument", "start_chat", "uninstrument"]
+__all__ = ["ChatTrace", "instrument", "instruments", "qualified_name", "start_chat", "uninstrument"]
 
 # The conventions' recommended bucket boundaries: seconds for the three durations, tokens for
 # the token counts (ExplicitBucketBoundaries in the GenAI metrics conventions).
@@ -151,6 +151,11 @@ def uninstrument() -> None:
     _instruments = None
 
 
+def instruments() -> _Instruments | None:
+    """The tracer and histograms in use, or ``None`` when not instrumented."""
+    return _instruments
+
+
 def start_chat(url: Any, body: Mapping[str, Any], clock: Callable[[], float]) -> ChatTrace | None:
     """The span of a chat call about to be sent to ``url``, or ``None`` when not instrumented."""
     instruments = _instruments
@@ -189,7 +194,7 @@ def _message_parts(message: Mapping[str, Any]) -> dict[str, Any]:
     return {"role": message.get("role"), "parts": parts}
 
 
-def _qualified_name(exc: BaseException) -> str:
+def qualified_name(exc: BaseException) -> str:
     cls = type(exc)
     module = "chatsdk" if cls.__module__.startswith("chatsdk.") else cls.__module__
     return f"{module}.{cls.__qualname__}"
@@ -271,7 +276,7 @@ class ChatTrace:
         """Attempt ``attempt`` failed with ``error`` and the call waits ``delay`` s to retry."""
         attributes: dict[str, Any] = {
             "chatsdk.attempt": attempt,
-            "error.type": _qualified_name(error),
+            "error.type": qualified_name(error),
             "chatsdk.retry.delay": delay,
         }
         status = getattr(error, "status_code", None)
@@ -304,7 +309,7 @@ class ChatTrace:
         ended: dict[str, Any] = {"chatsdk.attempts": attempts}
         usage = self._read_reply(reply, ended) if reply else None
         if error is not None:
-            metric["error.type"] = ended["error.type"] = _qualified_name(error)
+            metric["error.type"] = ended["error.type"] = qualified_name(error)
             trace = instruments.trace
             span.set_status(
                 trace.Status(trace.StatusCode.ERROR, str(error) or metric["error.type"])

@@ -16,6 +16,9 @@ FIGURES = [
     "stream_many",
     "ttft",
     "rss_paused",
+    "batch_c64",
+    "batch_c256",
+    "batch_c1024",
 ]
 
 

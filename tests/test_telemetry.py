@@ -17,13 +17,14 @@ import httpx
 import pytest
 import trio
 import trio.testing
-from helpers import MESSAGES, chunk, sse
+from helpers import MESSAGES, chunk, completion, mock_client, sse
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from test_tools import Script, add, call, calls_reply
 
 import chatsdk
 from chatsdk.testing import Faults, serve
@@ -338,3 +339,98 @@ async def test_time_to_first_chunk_and_per_chunk_are_the_virtual_waits(recorded:
     assert duration.sum == pytest.approx(2.5)
     assert attributes(span)["server.address"] == "api.test"
     assert attributes(span)["server.port"] == 80
+
+
+# -- spans that hold calls: a tool loop ------------------------------------------------------
+
+
+def boom(city: str) -> str:
+    """Always fails."""
+    raise RuntimeError(f"no weather for {city}")
+
+
+def tool_loop_script() -> Script:
+    return Script(
+        calls_reply(call("c1", "add", {"a": 2, "b": 3}), call("c2", "boom", {"city": "Oslo"})),
+        completion("5; no weather."),
+    )
+
+
+def hierarchy(found: Recorded) -> dict[str, list[str]]:
+    """Each span's name with the names of its children, by parent span id."""
+    by_id = {span.context.span_id: span for span in found.spans if span.context}
+    children: dict[str, list[str]] = {span.name: [] for span in found.spans}
+    for span in found.spans:
+        if span.parent is not None:
+            children[by_id[span.parent.span_id].name].append(span.name)
+    return {name: sorted(names) for name, names in children.items()}
+
+
+async def test_run_tools_is_one_agent_span_holding_its_calls_and_tools(
+    recorded: Recorded,
+) -> None:
+    async with mock_client(tool_loop_script()) as client:
+        run = await client.chat.completions.run_tools(
+            model="m", messages=MESSAGES, tools=[add, boom]
+        )
+    assert run.rounds == 2
+    assert hierarchy(recorded)["invoke_agent chatsdk.run_tools"] == [
+        "chat m",
+        "chat m",
+        "execute_tool add",
+        "execute_tool boom",
+    ]
+    spans = {span.name: span for span in recorded.spans}
+    agent = attributes(spans["invoke_agent chatsdk.run_tools"])
+    assert agent["gen_ai.operation.name"] == "invoke_agent"
+    assert agent["chatsdk.rounds"] == 2 and agent["chatsdk.tools"] == ("add", "boom")
+    assert spans["invoke_agent chatsdk.run_tools"].status.status_code is StatusCode.UNSET
+    added = attributes(spans["execute_tool add"])
+    assert added == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "add",
+        "gen_ai.tool.type": "function",
+        "gen_ai.tool.call.id": "c1",
+    }
+    failed = spans["execute_tool boom"]
+    assert failed.status.status_code is StatusCode.ERROR
+    assert attributes(failed)["error.type"] == "builtins.RuntimeError"
+    assert "gen_ai.tool.call.arguments" not in attributes(failed)  # content not opted in
+
+
+async def test_tool_arguments_and_results_are_recorded_only_when_opted_in(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    chatsdk.instrument(
+        tracer_provider=recorded.tracer_provider, meter_provider=recorded.meter_provider
+    )
+    async with mock_client(tool_loop_script()) as client:
+        await client.chat.completions.run_tools(model="m", messages=MESSAGES, tools=[add, boom])
+    added = attributes({s.name: s for s in recorded.spans}["execute_tool add"])
+    assert json.loads(added["gen_ai.tool.call.arguments"]) == {"a": 2, "b": 3}
+    assert added["gen_ai.tool.call.result"] == "5"
+
+
+async def test_stream_tools_left_early_ends_its_agent_span(recorded: Recorded) -> None:
+    async with mock_client(tool_loop_script()) as client:
+        async with client.chat.completions.stream_tools(
+            model="m", messages=MESSAGES, tools=[add, boom]
+        ) as run:
+            async for event in run:
+                if event.type == "tool.result":
+                    break
+    names = sorted(span.name for span in recorded.spans)
+    assert names == [
+        "chat m",
+        "execute_tool add",
+        "execute_tool boom",
+        "invoke_agent chatsdk.run_tools",
+    ]
+    assert hierarchy(recorded)["invoke_agent chatsdk.run_tools"] == [
+        "chat m",
+        "execute_tool add",
+        "execute_tool boom",
+    ]
+    agent = {s.name: s for s in recorded.spans}["invoke_agent chatsdk.run_tools"]
+    assert agent.status.status_code is StatusCode.UNSET  # left by its reader, not failed

@@ -12,7 +12,14 @@ from typing import Any
 from ._asgi import json_bytes, new_id
 from ._replies import Reply, count_tokens, message_text, split_pieces
 
-__all__ = ["SYSTEM_FINGERPRINT", "Plan", "completion_bytes", "make_plan", "stream_events"]
+__all__ = [
+    "SYSTEM_FINGERPRINT",
+    "Plan",
+    "completion_bytes",
+    "make_plan",
+    "stream_events",
+    "total_tokens",
+]
 
 SYSTEM_FINGERPRINT = "fp_chatsdk_local"
 
@@ -70,6 +77,11 @@ def _usage(request: dict[str, Any], plan: Plan) -> dict[str, Any]:
         "prompt_tokens_details": {"cached_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": len(plan.reasoning) * n},
     }
+
+
+def total_tokens(request: dict[str, Any], plan: Plan) -> int:
+    """What the answer costs: its ``usage.total_tokens``."""
+    return int(_usage(request, plan)["total_tokens"])
 
 
 def completion_bytes(request: dict[str, Any], plan: Plan) -> bytes:

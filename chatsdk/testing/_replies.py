@@ -19,6 +19,7 @@ __all__ = [
     "ToolCallReply",
     "count_tokens",
     "echo_reply",
+    "read_replies",
     "split_pieces",
 ]
 
@@ -162,6 +163,23 @@ def to_reply(item: ReplyLike) -> Reply:
             tool_calls=calls,
         )
     raise TypeError(f"cannot use {type(item).__name__} as a reply; use str, Reply or ToolCallReply")
+
+
+def read_replies(path: str) -> list[Reply]:
+    """The replies of a JSONL file (``chatsdk serve --replies``): one :data:`ReplyLike` a line,
+    as JSON; ``ValueError`` names the first bad line."""
+    replies: list[Reply] = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                replies.append(to_reply(json.loads(line)))
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ValueError(f"line {number} is not a reply ({exc})") from None
+    if not replies:
+        raise ValueError("no replies in the file")
+    return replies
 
 
 def _tool_call_from_mapping(m: Mapping[str, Any]) -> ToolCallReply:
