@@ -79,6 +79,9 @@ def make_client(args: argparse.Namespace) -> AsyncChatClient:
         options["timeout"] = args.timeout
     if args.max_retries is not None:
         options["max_retries"] = args.max_retries
+    rpm, tpm = getattr(args, "rpm", None), getattr(args, "tpm", None)  # batch's limits
+    if rpm is not None or tpm is not None:
+        options["rate_limit"] = chatsdk.RateLimit(requests_per_minute=rpm, tokens_per_minute=tpm)
     try:
         return chatsdk.AsyncChatClient(api_key=args.api_key, base_url=args.base_url, **options)
     except (TypeError, ValueError) as exc:

@@ -115,6 +115,17 @@ def register(commands: Subcommands) -> None:
         type=_at_least(0, int),
         help="retries for connection errors, 429 and 5xx (default 2)",
     )
+    group.add_argument(
+        "--rpm",
+        type=_at_least(1, float),
+        help="requests per minute at most (the client's own limit; after a 429 every request "
+        "waits out the same cool-down); set it to the account's limit",
+    )
+    group.add_argument(
+        "--tpm",
+        type=_at_least(1, float),
+        help="tokens per minute at most, estimated before sending and corrected from usage",
+    )
 
 
 def read_input(path: str) -> list[BatchRequest]:
