@@ -15,6 +15,7 @@ import anyio  # lazy in anyio 4: its parts load when first used, not at ``import
 
 from ._batch_format import BatchRequest, BatchResult
 from ._exceptions import APIConnectionError, APIError, APIStatusError, APITimeoutError
+from ._operations import current, end, start_operation
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -77,9 +78,12 @@ class BatchRun:
         self._client = client
         self._requests = requests
         self._slots = anyio.Semaphore(concurrency)
+        self._concurrency = concurrency
         self._group: TaskGroup | None = None
         self._receive: MemoryObjectReceiveStream[BatchResult] | None = None
         self._bad_input: ValueError | None = None
+        self._span: Any = None  # the batch's span, when OpenTelemetry is on
+        self._counts = {"chatsdk.batch.answered": 0, "chatsdk.batch.failed": 0}
 
     async def __aenter__(self) -> BatchRun:
         if self._group is not None:
@@ -87,7 +91,12 @@ class BatchRun:
         send, self._receive = anyio.create_memory_object_stream[BatchResult](0)
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
-        self._group.start_soon(self._feed, send)
+        attributes = {"chatsdk.batch.concurrency": self._concurrency}
+        self._span = start_operation("chatsdk.batch", attributes)
+        # The feeding task (and the workers it starts) begin with the batch's span current, so
+        # every call's span is its child.
+        with current(self._span):
+            self._group.start_soon(self._feed, send)
         return self
 
     async def __aexit__(
@@ -101,12 +110,15 @@ class BatchRun:
         self._group.cancel_scope.cancel()
         self._receive.close()
         try:
-            return await self._group.__aexit__(exc_type, exc, tb)
+            result = await self._group.__aexit__(exc_type, exc, tb)
         except BaseException as raised:
+            end(self._span, raised, **self._counts)
             # The block's own error comes out as itself, not wrapped in a group of one.
             if exc is not None and getattr(raised, "exceptions", None) == (exc,):
                 raise exc from None
             raise
+        end(self._span, exc, **self._counts)
+        return result
 
     def __aiter__(self) -> AsyncIterator[BatchResult]:
         if self._receive is None:
@@ -140,6 +152,7 @@ class BatchRun:
         async with send:
             try:
                 result = await send_request(self._client, request)
+                self._counts["chatsdk.batch.answered" if result.ok else "chatsdk.batch.failed"] += 1
                 await send.send(result)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 pass  # nobody is reading any more: the block is ending

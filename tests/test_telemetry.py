@@ -434,3 +434,36 @@ async def test_stream_tools_left_early_ends_its_agent_span(recorded: Recorded) -
     ]
     agent = {s.name: s for s in recorded.spans}["invoke_agent chatsdk.run_tools"]
     assert agent.status.status_code is StatusCode.UNSET  # left by its reader, not failed
+
+
+# -- spans that hold calls: a batch ----------------------------------------------------------
+
+
+def batch_line(i: int) -> dict[str, Any]:
+    return {
+        "custom_id": f"r{i}",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "m", "messages": [{"role": "user", "content": f"n{i}"}]},
+    }
+
+
+async def test_a_batch_is_one_span_holding_every_call(recorded: Recorded) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if b'"n1"' in request.content:
+            return httpx.Response(400, json={"error": {"message": "no", "type": "bad"}})
+        return httpx.Response(200, json=completion("ok"))
+
+    async with mock_client(handler) as client:
+        requests = [batch_line(i) for i in range(4)]
+        async with chatsdk.run_batch(client, requests, concurrency=2) as results:
+            got = [result async for result in results]
+    assert len(got) == 4
+    assert hierarchy(recorded)["chatsdk.batch"] == ["chat m"] * 4
+    batch = {s.name: s for s in recorded.spans}["chatsdk.batch"]
+    assert attributes(batch) == {
+        "chatsdk.batch.concurrency": 2,
+        "chatsdk.batch.answered": 3,
+        "chatsdk.batch.failed": 1,
+    }
+    assert batch.status.status_code is StatusCode.UNSET
