@@ -31,6 +31,9 @@ Variants used by the pool study (``--adapters``), not part of the default run:
 * ``chatsdk-httpcore2``: chatsdk given an ``http_client`` on that transport.
 * ``chatsdk-h2``: chatsdk given an ``http_client`` on its own pool speaking HTTP/2 only (httpx's
   h2 extra), for ``run.py --scale --h2`` against ``h2server.py``.
+* ``chatsdk-otel``: chatsdk with ``chatsdk.instrument()`` on, an OpenTelemetry SDK tracer
+  provider exporting every span to an exporter that does nothing, and an SDK meter provider:
+  what tracing and metrics cost a call and a chunk.
 
 ``max_connections`` on an adapter (set before ``open``) sizes its pool: the scale mode
 (``scale.py``) opens thousands of streams at once.
@@ -289,14 +292,22 @@ class OpenAIAdapter(_SdkAdapter):
 
 class ChatsdkAdapter(_SdkAdapter):
     def __init__(
-        self, name: str = "chatsdk", transport: str | None = None, backend: str = "httpx"
+        self,
+        name: str = "chatsdk",
+        transport: str | None = None,
+        backend: str = "httpx",
+        otel: bool = False,
     ) -> None:
         self.name = name
         self.transport = transport
         self.backend = backend
+        self.otel = otel
 
     async def open(self, base_url: str) -> None:
         import chatsdk
+
+        if self.otel:
+            instrument_with_sdk()
 
         http_client = None
         options: dict[str, Any] = {}
@@ -320,6 +331,29 @@ class ChatsdkAdapter(_SdkAdapter):
         await self.client.__aexit__(None, None, None)
         if self._http_client is not None:
             await self._http_client.aclose()
+
+
+def instrument_with_sdk() -> None:
+    """``chatsdk.instrument()`` with the OpenTelemetry SDK's providers and a no-op exporter."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        SimpleSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    import chatsdk
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(Discard()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    chatsdk.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
 
 # --------------------------------------------------------------------------- bare aiohttp
@@ -449,6 +483,8 @@ def make_adapter(name: str) -> Adapter:
         return OpenAIAdapter()
     if name == "chatsdk":
         return ChatsdkAdapter()
+    if name == "chatsdk-otel":
+        return ChatsdkAdapter(name, otel=True)
     if name in ("chatsdk-default", "chatsdk-httpcore2", "chatsdk-h2"):
         return ChatsdkAdapter(name, transport=name.split("-", 1)[1])
     if name == "chatsdk-aiohttp":

@@ -32,6 +32,9 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
         "stream_many": {"streams": 100, "concurrency": 50, "k": 200},
         "ttft": {"n": 300},
         "rss_paused": {"streams": 500},
+        "batch_c64": {"n": 4000, "concurrency": 64},
+        "batch_c256": {"n": 4000, "concurrency": 256},
+        "batch_c1024": {"n": 8000, "concurrency": 1024},
     },
     "smoke": {
         "buffered_c1": {"n": 20, "concurrency": 1},
@@ -40,6 +43,9 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
         "stream_many": {"streams": 10, "concurrency": 5, "k": 20},
         "ttft": {"n": 10},
         "rss_paused": {"streams": 20},
+        "batch_c64": {"n": 40, "concurrency": 4},
+        "batch_c256": {"n": 40, "concurrency": 8},
+        "batch_c1024": {"n": 40, "concurrency": 16},
     },
 }
 FIGURES = tuple(SIZES["full"])
@@ -128,6 +134,39 @@ async def fig_buffered(a: adapters.Adapter, size: dict[str, int], sec: Section) 
     await run_pool(conc, conc * 2, job)  # warm-up: open the connections, load code paths
     with sec:
         await run_pool(conc, n, job)
+    return sec.result(req_per_s=n / sec.wall, cpu_us_per_req=sec.cpu / n * 1e6)
+
+
+async def fig_batch(a: adapters.Adapter, size: dict[str, int], sec: Section) -> dict[str, Any]:
+    """Many buffered requests at a concurrency: chatsdk through ``chatsdk.run_batch`` (the
+    engine of ``chatsdk batch``), the others through the hand-written pool of ``run_pool``."""
+    n, conc = size["n"], size["concurrency"]
+    model = f"bench-k{BUFFERED_K}"
+    if isinstance(a, adapters.ChatsdkAdapter):
+        import chatsdk
+
+        def requests(count: int) -> list[chatsdk.BatchRequest]:
+            body = {"model": model, "messages": adapters.MESSAGES}
+            return [chatsdk.BatchRequest(f"r{i}", body) for i in range(count)]
+
+        async def run(count: int) -> None:
+            async with chatsdk.run_batch(a.client, requests(count), concurrency=conc) as results:
+                async for result in results:
+                    if not result.ok:
+                        raise AssertionError(f"{a.name}: {result.error}")
+                    check(a, result.content or "", BUFFERED_K)
+
+    else:
+
+        async def run(count: int) -> None:
+            async def job() -> None:
+                check(a, await a.buffered(model), BUFFERED_K)
+
+            await run_pool(conc, count, job)
+
+    await run(conc * 2)  # warm-up: open the connections, load code paths
+    with sec:
+        await run(n)
     return sec.result(req_per_s=n / sec.wall, cpu_us_per_req=sec.cpu / n * 1e6)
 
 
@@ -274,6 +313,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 out = await fig_stream_many(adapter, size, sec)
             elif figure == "ttft":
                 out = await fig_ttft(adapter, size, sec)
+            elif figure.startswith("batch_"):
+                out = await fig_batch(adapter, size, sec)
             elif figure == "rss_paused":
                 out = await fig_rss_paused(adapter, size, sec, args.port)
             else:

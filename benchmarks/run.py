@@ -7,6 +7,7 @@
         --adapters floor,floor-httpx-defaults,floor-fastpool
     python benchmarks/run.py --scale                       # 1,000 / 5,000 / 10,000 open streams
     python benchmarks/run.py --scale 200 --plot curve.png  # a tiny step, and the curve as a PNG
+    python benchmarks/run.py --only rate_limit   # chatsdk's rate limits against a limiting server
 
 A local server runs in its own process; each measurement runs in a fresh client process, and
 the adapters are interleaved across repeats (A B C, A B C, ...). See docs/performance.md.
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,9 @@ import adapters  # noqa: E402
 import scale  # noqa: E402
 from client import FIGURES, SIZES  # noqa: E402
 
-ALL_FIGURES = ("import", *FIGURES)
+# rate_limit is chatsdk's alone (benchmarks/ratelimit.py): client limits against a server
+# enforcing the same ones.
+ALL_FIGURES = ("import", *FIGURES, "rate_limit")
 
 # (figure, metric, unit, lower is better)
 METRICS = {
@@ -43,6 +47,22 @@ METRICS = {
     "stream_many": [("cpu_us_per_chunk", "µs", True), ("chunks_per_s", "chunk/s", False)],
     "ttft": [("p50_ms", "ms", True), ("p99_ms", "ms", True), ("cpu_us_per_stream", "µs", True)],
     "rss_paused": [("kib_per_stream", "KiB", True), ("open_ms_per_stream", "ms", True)],
+    "batch_c64": [("req_per_s", "req/s", False), ("cpu_us_per_req", "µs", True)],
+    "batch_c256": [("req_per_s", "req/s", False), ("cpu_us_per_req", "µs", True)],
+    "batch_c1024": [("req_per_s", "req/s", False), ("cpu_us_per_req", "µs", True)],
+    "rate_limit": [
+        ("limited_429s", "429s", True),
+        ("limited_requests", "requests", False),
+        ("limited_rpm_pct", "% of limit", False),
+        ("limited_tpm_pct", "% of limit", False),
+        ("limited_peak_1s_requests_pct", "% of 1 s share", True),
+        ("limited_peak_1s_tokens_pct", "% of 1 s share", True),
+        ("limited_answered_pct", "%", False),
+        ("adaptive_429s", "429s", True),
+        ("adaptive_answered_pct", "%", False),
+        ("unlimited_429s", "429s", True),
+        ("unlimited_answered_pct", "%", False),
+    ],
 }
 
 # The issue's targets: (figure, metric, compared with, max ratio chatsdk / that adapter).
@@ -61,6 +81,13 @@ AIOHTTP_TARGETS = [
     ("buffered_c50", "cpu_us_per_req", "openai", 0.25),
     ("ttft", "p50_ms", "floor", 0.7),
 ]
+# Targets on a figure's own value: (figure, metric) -> (wanted, test).
+VALUE_TARGETS: dict[tuple[str, str], tuple[str, Callable[[float], bool]]] = {
+    ("rate_limit", "limited_429s"): ("= 0", lambda v: v == 0),
+    ("rate_limit", "limited_answered_pct"): ("= 100", lambda v: v == 100),
+    ("rate_limit", "adaptive_answered_pct"): ("= 100", lambda v: v == 100),
+    ("rate_limit", "unlimited_answered_pct"): ("= 100", lambda v: v == 100),
+}
 
 
 def log(msg: str) -> None:
@@ -152,6 +179,21 @@ def measure_import(name: str, *, write_bytecode: bool = False) -> dict[str, Any]
     }
 
 
+def measure_rate_limit(size: str) -> dict[str, Any]:
+    """chatsdk's rate limits against a server enforcing the same ones (benchmarks/ratelimit.py)."""
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "ratelimit.py"), "--size", size],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        log(proc.stderr)
+        raise SystemExit(f"FAILED: rate_limit (exit {proc.returncode})")
+    sample: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return sample
+
+
 def measure(
     name: str, figures: list[str], server: Server, size: str, profile: str | None = None
 ) -> list[dict[str, Any]]:
@@ -207,6 +249,32 @@ def summarize(samples: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[
     return out
 
 
+# What OpenTelemetry may cost once switched on: chatsdk-otel / chatsdk, CPU figures only.
+OTEL_TARGETS = {("buffered_c50", "cpu_us_per_req"): 1.1, ("stream_long", "cpu_us_per_chunk"): 1.1}
+
+
+def _telemetry_cost(
+    summary: dict[tuple[str, str, str], dict[str, float]], figures: list[str]
+) -> list[str]:
+    """The table of chatsdk with OpenTelemetry on against off, when both were measured."""
+    rows = []
+    for figure in figures:
+        for metric, _unit, lower in METRICS[figure]:
+            on = summary.get((figure, metric, "chatsdk-otel"))
+            off = summary.get((figure, metric, "chatsdk"))
+            if on is None or off is None or off["median"] == 0 or not lower:
+                continue
+            got = on["median"] / off["median"]
+            limit = OTEL_TARGETS.get((figure, metric))
+            status = "" if limit is None else ("met" if got <= limit else "NOT MET")
+            target = "" if limit is None else f"<= {limit}"
+            rows.append(f"| {figure} | {metric} | {got:.2f} | {target} | {status} |")
+    if not rows:
+        return []
+    head = ["", "| figure | metric | otel on/off | target | status |", "|---|---|---:|---|---|"]
+    return head + rows
+
+
 def render(
     summary: dict[tuple[str, str, str], dict[str, float]],
     figures: list[str],
@@ -247,7 +315,15 @@ def render(
             vs_floor = ratio(figure, metric, "floor")
             vs_openai = ratio(figure, metric, "openai")
             target = status = ""
-            if (figure, metric) in targets:
+            value_target = VALUE_TARGETS.get((figure, metric))
+            if value_target is not None:
+                row = summary.get((figure, metric, "chatsdk"))
+                target = f"{metric} {value_target[0]}"
+                if row is None:
+                    status = "not measured"
+                else:
+                    status = "met" if value_target[1](row["max" if lower else "min"]) else "NOT MET"
+            elif (figure, metric) in targets:
                 ref, limit = targets[(figure, metric)]
                 target = f"chatsdk/{ref} <= {limit}"
                 got = vs_floor if ref == "floor" else vs_openai
@@ -277,6 +353,7 @@ def render(
             status = "not measured" if got is None else "met" if got <= limit else "NOT MET"
             shown = "-" if got is None else f"{got:.2f}"
             lines.append(f"| {figure} | {metric} | {ref} | {shown} | <= {limit} | {status} |")
+    lines += _telemetry_cost(summary, figures)
     if skipped:
         lines.append("")
     for name, why in skipped.items():
@@ -352,7 +429,12 @@ def main() -> None:
                 samples.append(measure_import(name))
         log(f"import: {import_runs} runs x {len(names)} adapters")
 
-    net_figures = [f for f in figures if f != "import"]
+    if "rate_limit" in figures:
+        # One run: it is paced by the limits (about a minute in full), not by the machine.
+        samples.append(measure_rate_limit(size))
+        log("rate_limit: one run")
+
+    net_figures = [f for f in figures if f not in ("import", "rate_limit")]
     if net_figures:
         server = Server()
         log(f"server pid {server.pid} on 127.0.0.1:{server.port}")

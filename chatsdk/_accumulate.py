@@ -50,8 +50,9 @@ class _ToolCallState:
             elif value is not None and value != "" and key not in self.function_fields:
                 self.function_fields[key] = value
 
-    def result(self, index: int) -> dict[str, Any]:
-        call: dict[str, Any] = {"index": index, "id": self.fields.get("id", "")}
+    def result(self) -> dict[str, Any]:
+        # As a buffered reply has it: no ``index``, which only places a stream's pieces.
+        call: dict[str, Any] = {"id": self.fields.get("id", "")}
         call["type"] = self.fields.get("type", "function")
         call.update((k, v) for k, v in self.fields.items() if k not in call)
         function = {"name": self.function_fields.get("name", "")}
@@ -110,8 +111,12 @@ class _ChoiceState:
 
     def result(self, index: int) -> dict[str, Any]:
         message: dict[str, Any] = {"role": self.role or "assistant"}
-        content = self.content
-        message["content"] = "".join(content) if content is not None else None
+        content = "".join(self.content) if self.content is not None else None
+        if not content and (self.tool_calls or self.texts.get("refusal")):
+            # A buffered reply's content is null when the answer is only tool calls or a
+            # refusal; a stream opens with ``"content": ""`` either way.
+            content = None
+        message["content"] = content
         for field in _TEXT_FIELDS[1:]:
             pieces = self.texts.get(field)
             if pieces is not None:
@@ -121,7 +126,7 @@ class _ChoiceState:
         message.update(self.extra)
         if self.tool_calls:
             calls = self.tool_calls
-            message["tool_calls"] = [calls[index].result(index) for index in sorted(calls)]
+            message["tool_calls"] = [calls[index].result() for index in sorted(calls)]
         return {
             "index": index,
             "message": message,
@@ -138,7 +143,7 @@ class ChunkAccumulator:
     once and ``arguments`` concatenated; usage is taken from a usage-only chunk or from a choice.
     """
 
-    __slots__ = ("_choices", "_errored", "_fields", "_size", "_usage", "has_output")
+    __slots__ = ("_choices", "_errored", "_fields", "_size", "_usage", "chunks", "has_output")
 
     def __init__(self) -> None:
         self._choices: dict[int, _ChoiceState] = {}
@@ -146,9 +151,15 @@ class ChunkAccumulator:
         self._size = -1
         self._usage: Any = None
         self._errored = False
+        self.chunks = 0  #: chunks folded in
         #: True once any chunk carried content, reasoning or a tool call: the point after which a
         #: broken stream can no longer be retried without repeating output.
         self.has_output = False
+
+    @property
+    def usage(self) -> Any:
+        """The ``usage`` the server sent so far (its last), or ``None``."""
+        return self._usage
 
     def add(self, chunk: dict[str, Any]) -> None:
         """Fold one decoded ``chat.completion.chunk`` object in.
@@ -158,6 +169,7 @@ class ChunkAccumulator:
         it. The ordinary chunk costs a few type tests of the fields read to fold it; any other is
         checked in full by :func:`._shapes.check_chunk`, once.
         """
+        self.chunks += 1
         choices = chunk.get("choices")
         usage = chunk.get("usage")
         if (type(choices) is not list and choices is not None) or (

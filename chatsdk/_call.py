@@ -21,8 +21,9 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -40,6 +41,9 @@ from ._exceptions import (
 from ._inflate import DecodingError
 from ._logging import SECRET_HEADERS, logger, redact, redact_headers
 from ._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ._telemetry import ChatTrace
 
 __all__ = ["Call", "translate_transport_error"]
 
@@ -83,12 +87,16 @@ class Call:
         "_http",
         "api_key",
         "attempts",
+        "authorize",
         "clock",
         "deadline",
         "deadline_at",
         "not_found_hint",
         "policy",
         "request",
+        "started_at",
+        "telemetry",
+        "trace",
     )
 
     def __init__(
@@ -100,16 +108,23 @@ class Call:
         deadline: float | None,
         api_key: str | None,
         not_found_hint: str = "",
+        authorize: Callable[[httpx.Request], Awaitable[None]] | None = None,
+        telemetry: bool = True,
     ) -> None:
         self._http = http
         self.request = request
         self.policy = policy
         self.deadline = deadline
         self.clock = loop_clock()
-        self.deadline_at = None if deadline is None else self.clock() + deadline
+        self.started_at = self.clock()
+        self.deadline_at = None if deadline is None else self.started_at + deadline
         self.api_key = api_key
         self.not_found_hint = not_found_hint
+        #: Called before each attempt to set the request's credentials (a fresh token).
+        self.authorize = authorize
         self.attempts = 0
+        self.telemetry = telemetry  # False: never traced, even when chatsdk.instrument() is on
+        self.trace: ChatTrace | None = None
 
     @property
     def idle_timeout(self) -> float | None:
@@ -138,6 +153,7 @@ class Call:
     async def send(self) -> httpx.Response:
         """Send until a 2xx reply or a final error; the reply's body is left unread."""
         while True:
+            await self.admit()
             self.attempts += 1
             if logger.isEnabledFor(_DEBUG):
                 logger.debug(
@@ -149,6 +165,8 @@ class Call:
                 )
             try:
                 with self.bounded():
+                    if self.authorize is not None:
+                        await self.authorize(self.request)
                     # Redirects are never followed, even by an http_client configured to: httpx
                     # would drop Authorization on the way but not api-key style headers.
                     response = await self._http.send(
@@ -165,6 +183,7 @@ class Call:
                 if await self.retry(error):
                     continue
                 raise self.seal(error) from exc
+            self.observe(response)
             if response.status_code < 300:
                 return response
             status_error = await self._status_error(response)
@@ -193,8 +212,26 @@ class Call:
             policy.max_retries + 1,
             self.redact(str(error.message)),
         )
-        await anyio.sleep(delay)
+        if self.trace is not None:
+            self.trace.retry(self.attempts, error, delay)
+        await self.pause(error, delay)
         return True
+
+    # -- what a client's limits add (``_gate``'s GatedCall); nothing for a call without them ----
+
+    async def admit(self) -> None:
+        """Before each attempt; a call under its client's limits waits here for a slot and the
+        rate limit's leave."""
+
+    def observe(self, response: httpx.Response) -> None:
+        """Each reply, 2xx or not; a call under its client's limits notes the server's budget."""
+
+    async def pause(self, error: APIError, delay: float) -> None:
+        """The wait before a retry; under a rate limit, a 429's wait is every call's at once."""
+        await anyio.sleep(delay)
+
+    def finish(self, usage: object = None) -> None:
+        """The call is over (its reply read, its stream closed), with the reply's ``usage``."""
 
     def seal(self, error: APIError) -> APIError:
         """Make ``error`` ready to leave the call: attempts recorded, secrets taken out.
@@ -342,7 +379,11 @@ class Call:
             and error.param is None
         ):
             error.message += f" ({self.not_found_hint})"
-        if isinstance(error, AuthenticationError) and not self.api_key:
+        if (
+            isinstance(error, AuthenticationError)
+            and not self.api_key
+            and not any(name.lower() in SECRET_HEADERS for name in self.request.headers)
+        ):
             error.message += (
                 " (No API key was set: pass api_key= or set the OPENAI_API_KEY environment "
                 "variable.)"

@@ -17,12 +17,10 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
+import copy
 import os
-import re
-import sys
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -31,8 +29,12 @@ from . import _json
 from ._call import Call
 from ._completions import Chat
 from ._exceptions import APIConnectionError
+from ._gate import make_gate
 from ._inflate import ACCEPT_ENCODING
+from ._limits import RateLimit
 from ._logging import SECRET_HEADERS, configure_from_env, protect
+from ._loops import running_loop
+from ._model_list import Models
 from ._options import (
     NOT_GIVEN,
     TimeoutTypes,
@@ -46,10 +48,13 @@ from ._options import (
     retry_policy,
 )
 from ._retry import RetryPolicy
+from ._settings import has_credentials, merge_headers, not_found_hint, parse_base_url, unsendable
 from ._version import __version__
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from typing_extensions import Self
 
 __all__ = ["AsyncChatClient"]
 
@@ -57,24 +62,10 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # The host that always needs a key: without one, a client for it is refused at construction
 # rather than sending requests that can only be refused (or, offline, retried in vain).
 OPENAI_HOST = "api.openai.com"
-# A path segment naming an API version (v1, v1beta, v2): a base_url without one is often the
-# reason for a 404.
-_VERSION_SEGMENT = re.compile(r"/v\d+[a-z0-9]*(/|$)")
 # Ten minutes: long enough for a slow model's whole answer, short enough that a dead server is
 # noticed. It bounds connecting, each read, and the idle gap between stream events.
 DEFAULT_TIMEOUT = 600.0
 _DEFAULT_RETRY = RetryPolicy()
-
-
-def _merge_headers(headers: dict[str, str], changes: Mapping[str, str | None]) -> None:
-    """Set each header of ``changes`` in ``headers`` (``None`` removes it); names match in any
-    case, as HTTP says."""
-    for name, value in changes.items():
-        lower = name.lower()
-        for existing in [key for key in headers if key.lower() == lower]:
-            del headers[existing]
-        if value is not None:
-            headers[name] = value
 
 
 class AsyncChatClient:
@@ -97,6 +88,10 @@ class AsyncChatClient:
     - ``max_connections``: the pool's size, 1,000 if not given (not with ``http_client``).
     - ``backend``: ``"httpx"`` or ``"aiohttp"`` (asyncio only; ``chatsdk[aiohttp]``), the HTTP
       stack under the client it makes; defaults to ``CHATSDK_BACKEND``, then ``"httpx"``.
+    - ``max_concurrency``: at most this many calls at once (a stream's until it is closed);
+      ``rate_limit``: a :class:`RateLimit` kept by all of them. ``None`` (default): no limit.
+    - ``telemetry``: ``False`` keeps this client's calls out of OpenTelemetry when
+      :func:`instrument` has switched it on (it is off until then).
 
     Every setting is checked here, and a bad one raises ``TypeError`` or ``ValueError`` naming it
     (never quoting a key). A client belongs to one event loop at a time; used from another (a
@@ -123,38 +118,66 @@ class AsyncChatClient:
         retry: RetryPolicy = _DEFAULT_RETRY,
         max_connections: int = NOT_GIVEN,
         backend: str = NOT_GIVEN,
+        telemetry: bool = True,
+        max_concurrency: int | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         configure_from_env()
         check_http_client(http_client)
         self._limits = connection_limits(max_connections, http_client)
-        if backend is NOT_GIVEN:
-            backend = (
-                "httpx" if http_client is not None else os.environ.get("CHATSDK_BACKEND") or "httpx"
-            )
-        self._backend = check_backend(backend, http_client, _running_loop())
+        self._backend = check_backend(
+            backend, http_client, running_loop(), os.environ.get("CHATSDK_BACKEND")
+        )
         if api_key is None:
             api_key = os.environ.get("OPENAI_API_KEY") or None
         check_api_key(api_key)
         if base_url is None:
             base_url = os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        url = _parse_base_url(base_url)
+        url = parse_base_url(base_url)
         if default_headers is not None:
             check_headers(default_headers, "default_headers")
-        if not api_key and url.host == OPENAI_HOST and not _has_credentials(default_headers):
+        if not api_key and url.host == OPENAI_HOST and not has_credentials(default_headers):
             raise ValueError(
                 f"No API key for {OPENAI_HOST}: pass api_key= or set the OPENAI_API_KEY "
                 "environment variable (a local server that needs no key is used with its own "
                 "base_url)."
             )
-        # A query in base_url (``?api-version=...``) is sent with every request, after the path.
-        self._base_query = tuple(url.params.multi_items())
-        url = url.copy_with(query=None, fragment=None)
-        url = url.copy_with(raw_path=url.raw_path.rstrip(b"/"))
         self._api_key = api_key
-        self.base_url = url
+        self._default_headers: dict[str, str | None] = dict(default_headers or {})
+        self._set_url(url)
         self.timeout = as_timeout(timeout)
         self.retry = retry_policy(retry, max_retries)
         self.deadline = check_deadline(deadline)
+        self._gate = make_gate(max_concurrency, rate_limit)  # shared by with_options() clients
+        if not isinstance(telemetry, bool):
+            raise TypeError(f"telemetry must be True or False, not {type(telemetry).__name__}")
+        self.telemetry = telemetry
+        self._set_headers()
+        self._owns_http = http_client is None
+        # The event loop the HTTP client's connections belong to, once it has been used.
+        self._loop: weakref.ref[Any] | None = None
+        self._http = http_client if http_client is not None else self._make_http()
+        # The client whose pool this one uses: itself, or the one with_options() was called on.
+        self._pool_owner = self
+        self._add_resources()
+
+    def _add_resources(self) -> None:
+        self.chat = Chat(self._start)
+        self.models = Models(self._start)
+
+    def _set_url(self, url: httpx.URL) -> None:
+        # A query in base_url (``?api-version=...``) is sent with every request, after the path.
+        self._base_query = tuple(url.params.multi_items())
+        url = url.copy_with(query=None, fragment=None)
+        self.base_url = url.copy_with(raw_path=url.raw_path.rstrip(b"/"))
+        self._not_found_hint = not_found_hint(self.base_url)
+        self._urls: dict[str, httpx.URL] = {}
+
+    def _key_headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    def _set_headers(self) -> None:
+        api_key = self._api_key
         headers = {
             "User-Agent": f"chatsdk/{__version__}",
             "Content-Type": "application/json",
@@ -163,9 +186,8 @@ class AsyncChatClient:
             "Accept-Encoding": ACCEPT_ENCODING,
         }
         if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        if default_headers:
-            _merge_headers(headers, default_headers)
+            headers.update(self._key_headers(api_key))
+        merge_headers(headers, self._default_headers)
         self._headers = headers
         # What httpx's and httpcore's logs must not show, should a server echo it back.
         protect(
@@ -173,13 +195,49 @@ class AsyncChatClient:
             tuple(value for name, value in headers.items() if name.lower() in SECRET_HEADERS)
             + ((api_key,) if api_key else ()),
         )
-        self._not_found_hint = _not_found_hint(url)
-        self._urls: dict[str, httpx.URL] = {}
-        self._owns_http = http_client is None
-        # The event loop the HTTP client's connections belong to, once it has been used.
-        self._loop: weakref.ref[Any] | None = None
-        self._http = http_client if http_client is not None else self._make_http()
-        self.chat = Chat(self._start)
+
+    def with_options(
+        self,
+        *,
+        api_key: str | None = NOT_GIVEN,
+        base_url: str | httpx.URL = NOT_GIVEN,
+        timeout: TimeoutTypes = NOT_GIVEN,
+        max_retries: int = NOT_GIVEN,
+        default_headers: Mapping[str, str | None] | None = None,
+        deadline: float | None = NOT_GIVEN,
+        retry: RetryPolicy = NOT_GIVEN,
+    ) -> Self:
+        """A client with some settings changed, on this client's connection pool.
+
+        A setting left out keeps this client's value; ``default_headers`` are merged into this
+        client's (``None`` removes one). The pool stays this client's: closing the derived client
+        leaves it open; closing this one closes it for every client derived from it.
+
+        Example::
+
+            patient = client.with_options(timeout=120, max_retries=5)
+            reply = await patient.chat.completions.create(model="m", messages=messages)
+        """
+        derived = copy.copy(self)
+        derived._pool_owner = self._pool_owner
+        if api_key is not NOT_GIVEN:
+            check_api_key(api_key)
+            derived._api_key = api_key
+        if base_url is not NOT_GIVEN:
+            derived._set_url(parse_base_url(base_url))
+        if timeout is not NOT_GIVEN:
+            derived.timeout = as_timeout(timeout)
+        if retry is not NOT_GIVEN or max_retries is not NOT_GIVEN:
+            derived.retry = retry_policy(self.retry if retry is NOT_GIVEN else retry, max_retries)
+        if deadline is not NOT_GIVEN:
+            derived.deadline = check_deadline(deadline)
+        if default_headers is not None:
+            check_headers(default_headers, "default_headers")
+            derived._default_headers = dict(self._default_headers)
+            merge_headers(derived._default_headers, default_headers, keep_none=True)
+        derived._set_headers()
+        derived._add_resources()
+        return derived
 
     def _make_http(self) -> httpx.AsyncClient:
         # Imported here: httpcore (and, through it, trio where installed) loads only when a
@@ -191,7 +249,9 @@ class AsyncChatClient:
     def _http_here(self) -> httpx.AsyncClient:
         """The HTTP client for the running event loop: a pool's connections belong to the loop
         that opened them, so an owned pool is replaced when the client moves to another loop."""
-        loop = _running_loop()
+        if self._pool_owner is not self:
+            return self._pool_owner._http_here()
+        loop = running_loop()
         ref = self._loop
         if ref is not None and ref() is loop:
             return self._http
@@ -237,10 +297,10 @@ class AsyncChatClient:
             finally:
                 await client.aclose()
         """
-        if not self._owns_http:
+        if not self._owns_http or self._pool_owner is not self:
             return
         ref = self._loop
-        if ref is not None and ref() is not _running_loop():
+        if ref is not None and ref() is not running_loop():
             # The pool's connections belong to the event loop that opened them, usually closed
             # by now: they cannot be closed from this one, and are left to be collected.
             self._loop = None
@@ -273,7 +333,7 @@ class AsyncChatClient:
             try:
                 content = _json.dumps(body).encode()
             except (TypeError, ValueError, RecursionError) as exc:
-                raise _unsendable(body, exc) from exc
+                raise unsendable(body, exc) from exc
         headers = self._headers
         extra_headers = options.get("extra_headers")
         if extra_headers is not None:
@@ -283,7 +343,8 @@ class AsyncChatClient:
             if stream:
                 headers["Accept"] = "text/event-stream"
             if extra_headers:
-                _merge_headers(headers, extra_headers)
+                merge_headers(headers, extra_headers)
+        path = self._route(path, body)
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = self.base_url.copy_with(
@@ -295,8 +356,11 @@ class AsyncChatClient:
         http = self._http_here()
         if http.is_closed:
             raise APIConnectionError(
-                "This client is closed (by aclose() or the end of its 'async with' block); make "
-                "a new AsyncChatClient, or keep this one open while it is used."
+                "The client this one was derived from with with_options() is closed, and with "
+                "it the connection pool they share; keep it open while derived clients are used."
+                if self._pool_owner is not self
+                else "This client is closed (by aclose() or the end of its 'async with' block); "
+                "make a new AsyncChatClient, or keep this one open while it is used."
                 if self._owns_http
                 else "The http_client given to this client is closed; keep it open while the "
                 "client is used, or leave http_client out."
@@ -315,85 +379,21 @@ class AsyncChatClient:
                 options.get("retry", policy), options.get("max_retries", NOT_GIVEN)
             )
         deadline = check_deadline(options["deadline"]) if "deadline" in options else self.deadline
-        return Call(
+        make_call = Call if self._gate is None else self._gate.call(len(content or b""), body)
+        return make_call(
             http,
             request,
             policy=policy,
             deadline=deadline,
             api_key=self._api_key,
             not_found_hint=self._not_found_hint,
+            authorize=self._authorize,
+            telemetry=self.telemetry,
         )
 
+    def _route(self, path: str, body: dict[str, Any] | None) -> str:
+        """The path under ``base_url`` for a resource's path (Azure maps some to deployments)."""
+        return path
 
-def _running_loop() -> object:
-    """The running event loop (asyncio's loop, trio's run token); ``None`` if neither is known."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            return trio.lowlevel.current_trio_token()
-        except RuntimeError:
-            pass
-    return None
-
-
-def _parse_base_url(base_url: object) -> httpx.URL:
-    """``base_url`` as an http(s) URL without credentials in it, or a ``ValueError``."""
-    try:
-        url = httpx.URL(str(base_url))
-    except httpx.InvalidURL as exc:
-        raise ValueError(f"base_url is not a valid URL: {exc}") from exc
-    if url.userinfo:
-        raise ValueError(
-            "base_url must not carry a user name or password ('https://user:pass@host/...'): "
-            "httpx would send them as Basic auth in place of the API key. Pass the key as "
-            "api_key= and take them out of the URL (it is not shown here: it holds a secret)."
-        )
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(
-            f"base_url must be an http(s) URL such as 'https://api.openai.com/v1', not "
-            f"{str(base_url)!r}."
-        )
-    return url
-
-
-def _has_credentials(headers: Mapping[str, str | None] | None) -> bool:
-    if not headers:
-        return False
-    return any(name.lower() in SECRET_HEADERS and value for name, value in headers.items())
-
-
-def _not_found_hint(url: httpx.URL) -> str:
-    """What to change in ``base_url`` when the server answers 404, if it looks like the reason."""
-    path = url.path.rstrip("/")
-    base = str(url.copy_with(query=None, fragment=None)).rstrip("/")
-    if path.endswith("/chat/completions"):
-        return (
-            f"base_url is the endpoint's address; set it to the API's base, "
-            f"{base[: -len('/chat/completions')]!r}: chatsdk adds '/chat/completions' itself"
-        )
-    if not _VERSION_SEGMENT.search(path + "/"):
-        return (
-            f"base_url has no version in its path; if the server serves the API under /v1, "
-            f"set base_url to {base + '/v1'!r}"
-        )
-    return ""
-
-
-def _unsendable(body: Mapping[str, Any], exc: BaseException) -> Exception:
-    """The error for a body JSON cannot carry, naming the field at fault."""
-    culprit = "the request body"
-    for name, value in body.items():
-        try:
-            _json.dumps(value)
-        except (TypeError, ValueError, RecursionError):
-            culprit = name
-            break
-    if isinstance(exc, RecursionError):
-        return ValueError(
-            f"{culprit} is nested too deeply to be sent as JSON (does it contain itself?)."
-        )
-    return TypeError(f"{culprit} cannot be sent as JSON: {exc}")
+    #: Called with each attempt's request before it is sent (a token provider sets a header).
+    _authorize: Callable[[httpx.Request], Awaitable[None]] | None = None

@@ -14,7 +14,9 @@ Every error chatsdk raises is an :class:`APIError`::
     │   ├── UnprocessableEntityError  422
     │   ├── RateLimitError            429
     │   └── InternalServerError       >= 500
-    └── StreamError                   a stream broke: an error event, bad data, or an early end
+    ├── StreamError                   a stream broke: an error event, bad data, or an early end
+    ├── OutputParseError              structured output that does not parse, validate or finish
+    └── ToolRoundsError               run_tools() reached max_rounds with tool calls still asked
 
 httpx and json exceptions never escape: the call that meets one (``_call``) raises the class above
 that fits, chaining the original as ``__cause__``. Reading an error out of a reply's body is
@@ -33,6 +35,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -44,11 +47,14 @@ __all__ = [
     "ConflictError",
     "InternalServerError",
     "NotFoundError",
+    "OutputParseError",
     "PermissionDeniedError",
     "RateLimitError",
     "StreamError",
+    "ToolRoundsError",
     "UnprocessableEntityError",
 ]
+
 
 class APIError(Exception):
     """Base class of every error chatsdk raises.
@@ -308,6 +314,59 @@ class StreamError(APIError):
         self.param = param
         self.body = body
         self.partial_text = partial_text
+
+
+class OutputParseError(APIError):
+    """Structured output (``response_format=``) that cannot be used: not JSON, not valid for the
+    schema, or cut short by ``finish_reason == "length"``.
+
+    ``content`` is the raw text the model wrote, ``finish_reason`` why it ended; the JSON or
+    validation error is chained as ``__cause__``. A refusal is not an error: ``parsed`` is
+    ``None`` and ``message.refusal`` says why.
+
+    Example::
+
+        try:
+            reply = await client.chat.completions.create(
+                model="m", messages=messages, response_format=Answer
+            )
+        except chatsdk.OutputParseError as exc:
+            print("unusable answer:", exc.message, repr(exc.content), exc.__cause__)
+    """
+
+    def __init__(
+        self, message: str, *, content: str | None, finish_reason: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.content = content
+        self.finish_reason = finish_reason
+
+
+class ToolRoundsError(APIError):
+    """``run_tools()`` asked the model ``max_rounds`` times and it still wants tools run.
+
+    The tools of the last round have run: ``messages`` is the whole conversation, ready to send
+    again (with a higher ``max_rounds``, or after telling the model to answer); ``completion``
+    is the last reply.
+
+    Example::
+
+        try:
+            run = await client.chat.completions.run_tools(
+                model="m", messages=messages, tools=[get_weather], max_rounds=3
+            )
+        except chatsdk.ToolRoundsError as exc:
+            print("still calling tools after", exc.rounds, "rounds")
+            messages = exc.messages
+    """
+
+    def __init__(
+        self, message: str, *, messages: list[dict[str, Any]], completion: Any, rounds: int
+    ) -> None:
+        super().__init__(message)
+        self.messages = messages
+        self.completion = completion
+        self.rounds = rounds
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

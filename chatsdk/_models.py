@@ -16,9 +16,14 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from ._messages import assistant_param
 from ._view import Model, wrap
+
+if TYPE_CHECKING:
+    from ._messages import AssistantMessageParam
 
 __all__ = [
     "ChatCompletion",
@@ -29,6 +34,7 @@ __all__ = [
     "ChunkChoice",
     "CompletionUsage",
     "FunctionCall",
+    "ResponseInfo",
     "ToolCall",
 ]
 
@@ -133,17 +139,36 @@ class _MessageFields(Model):
 
 
 class ChatCompletionMessage(_MessageFields):
-    """The message of a choice in a buffered reply.
+    """The message of a choice in a reply (buffered, or a stream's ``final()``).
+
+    It goes back into ``messages=`` as it is, to continue the conversation: it is sent as
+    :meth:`to_param`.
 
     Example::
 
         message = reply.choices[0].message
-        messages.append({"role": "assistant", "content": message.content})
+        messages.append(message)
         if message.reasoning_content:
             print("thought:", message.reasoning_content)
     """
 
     __slots__ = ()
+
+    def to_param(self) -> AssistantMessageParam:
+        """The message as the API takes it back: an assistant message param (a new dict).
+
+        ``role``, ``content`` as received (``None`` with tool calls only), ``tool_calls``
+        without a stream's ``index``, and ``refusal``, ``name``, ``function_call`` and
+        ``audio`` (its ``id``) only when the reply has them. Reasoning text and
+        ``annotations`` are not request fields and are left out.
+
+        Example::
+
+            messages.append(reply.choices[0].message.to_param())
+            # {"role": "assistant", "content": "Paris."}
+        """
+        param: AssistantMessageParam = assistant_param(self._data)  # type: ignore[assignment]
+        return param
 
 
 class ChoiceDelta(_MessageFields):
@@ -287,22 +312,56 @@ class _ReplyFields(Model):
 
     @property
     def usage(self) -> CompletionUsage | None:
-        """Token counts, when the server sent them.
-
-        A stream sends them on its last chunk when asked to with
-        ``stream_options={"include_usage": True}``.
-        """
+        """Token counts, when the server sent them (a stream: on its last chunk, when asked to
+        with ``stream_options={"include_usage": True}``)."""
         usage = self._data.get("usage")
         return None if usage is None else CompletionUsage(usage)
 
 
-class ChatCompletion(_ReplyFields):
-    """A whole reply: ``choices[i].message``, ``usage``, and the reply's metadata.
+class ResponseInfo(Model):
+    """The HTTP reply behind a result: ``request_id``, ``attempts``, ``headers``, ``duration``.
+
+    Not part of the JSON: ``to_dict()`` and ``==`` leave them out.
+
+    Example::
+
+        reply = await client.chat.completions.create(model="m", messages=messages)
+        print(reply.request_id, reply.attempts, reply.headers.get("x-ratelimit-remaining-tokens"))
+    """
+
+    __slots__ = ("attempts", "duration", "headers", "request_id")
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        *,
+        request_id: str | None = None,
+        attempts: int = 0,
+        headers: Mapping[str, str] | None = None,
+        duration: float | None = None,
+    ) -> None:
+        self._data = data
+        #: The server's ``x-request-id`` (quote it in a support request), or ``None``.
+        self.request_id = request_id
+        #: How many times the request was sent to get this (1 when not retried; 0 when the
+        #: object was made by hand).
+        self.attempts = attempts
+        #: The HTTP reply's headers (``httpx.Headers``: names in any case).
+        self.headers: Mapping[str, str] = {} if headers is None else headers
+        #: Seconds from sending the request, retries included, to the reply read whole (a stream's
+        #: ``final()``: to its end, see ``stream.metrics``); ``None`` for one made by hand.
+        self.duration = duration
+
+
+class ChatCompletion(_ReplyFields, ResponseInfo):
+    """A whole reply: ``choices[i].message``, ``usage``, the reply's metadata, and the HTTP
+    reply's ``request_id``, ``attempts``, ``headers`` and ``duration``.
 
     Example::
 
         reply = await client.chat.completions.create(model="m", messages=messages)
         print(reply.choices[0].message.content, reply.choices[0].finish_reason)
+        print(reply.request_id, reply.attempts, f"{reply.duration:.2f} s")
     """
 
     __slots__ = ()

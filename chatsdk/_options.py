@@ -148,9 +148,14 @@ def check_http_client(http_client: object) -> None:
 BACKENDS = ("httpx", "aiohttp")
 
 
-def check_backend(backend: object, http_client: object, loop: object = None) -> str:
+def check_backend(
+    backend: object, http_client: object, loop: object = None, from_env: str | None = None
+) -> str:
     """``backend`` is one of :data:`BACKENDS`, not given with an ``http_client``, and not
-    aiohttp where ``loop`` (the running event loop, if any) is trio's."""
+    aiohttp where ``loop`` (the running event loop, if any) is trio's. Not given, it is
+    ``from_env`` (``CHATSDK_BACKEND``) where no ``http_client`` is, else ``"httpx"``."""
+    if backend is NOT_GIVEN:
+        backend = (from_env or "httpx") if http_client is None else "httpx"
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(
             f"backend must be 'httpx' (the default) or 'aiohttp' (pip install "

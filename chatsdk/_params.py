@@ -17,13 +17,31 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
+from ._messages import (
+    AssistantMessageParam,
+    DeveloperMessageParam,
+    SystemMessageParam,
+    ToolMessageParam,
+    UserMessageParam,
+)
+from ._models import ChatCompletionMessage
 from ._options import TimeoutTypes
 from ._retry import RetryPolicy
 
 __all__ = ["CreateParams", "MessageParam", "build_body", "split_options"]
 
-MessageParam = Mapping[str, Any]
-"""A message to send: a mapping with a ``role`` and its fields, as the API defines them.
+MessageParam = (
+    SystemMessageParam
+    | DeveloperMessageParam
+    | UserMessageParam
+    | AssistantMessageParam
+    | ToolMessageParam
+    | ChatCompletionMessage
+)
+"""A message to send: a dict of one of the role types, or a reply's message as it came.
+
+A reply's message (``reply.choices[0].message``, ``(await stream.final()).choices[0].message``)
+is sent as its ``to_param()``, so a conversation continues with ``messages.append(...)``.
 
 Example::
 
@@ -31,6 +49,9 @@ Example::
         {"role": "system", "content": "Answer in one word."},
         {"role": "user", "content": "Hello!"},
     ]
+    reply = await client.chat.completions.create(model="m", messages=messages)
+    messages.append(reply.choices[0].message)
+    messages.append({"role": "user", "content": "And again?"})
 """
 
 
@@ -194,10 +215,13 @@ def _check_messages(messages: Iterable[MessageParam]) -> list[Any]:
         )
     checked: list[Any] = []
     for position, message in enumerate(messages):
+        if isinstance(message, ChatCompletionMessage):
+            checked.append(message.to_param())
+            continue
         if not isinstance(message, Mapping):
             raise TypeError(
-                f"messages[{position}] must be a mapping with 'role' and 'content', not "
-                f"{type(message).__name__}."
+                f"messages[{position}] must be a mapping with 'role' and 'content' (or a "
+                f"reply's message), not {type(message).__name__}."
             )
         role = message.get("role")
         if not isinstance(role, str) or not role:

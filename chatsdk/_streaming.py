@@ -24,15 +24,20 @@ from ._accumulate import ChunkAccumulator
 from ._call import Call
 from ._events import DONE, EOF, decode_event
 from ._exceptions import APIError, StreamError
+from ._metrics import StreamMetrics, stream_metrics
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._reader import EventReader
 from ._sse import Event
+from ._text import TextIterator
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator
     from types import TracebackType
 
     import httpx
+
+    from ._event_types import StreamEvent
+    from ._structured import OutputFormat
 
 __all__ = ["AsyncChatStream"]
 
@@ -68,19 +73,29 @@ class AsyncChatStream:
         "_closed",
         "_complete",
         "_done",
+        "_ended_at",
         "_events",
         "_finished",
+        "_first_at",
+        "_format",
         "_reader",
         "_reading",
+        "_trace",
     )
 
-    def __init__(self, call: Call, response: httpx.Response) -> None:
+    def __init__(
+        self, call: Call, response: httpx.Response, output_format: OutputFormat | None = None
+    ) -> None:
         self._call = call
+        self._format = output_format  # response_format=, when the answer is to be parsed
+        self._trace = call.trace  # None unless chatsdk.instrument() is on
         self._accumulator = ChunkAccumulator()
         self._closed = False
         self._finished = False
         self._complete = False  # the server said the answer is whole
         self._reading = False  # a task is waiting for the body inside _next_payload
+        self._first_at: float | None = None  # the loop's time of the first token
+        self._ended_at: float | None = None
         self._attach(response)
 
     def _attach(self, response: httpx.Response) -> None:
@@ -103,9 +118,25 @@ class AsyncChatStream:
         return request_id
 
     @property
+    def headers(self) -> httpx.Headers:
+        """The HTTP response headers of the current attempt (names in any case)."""
+        return self._reader.response.headers
+
+    @property
     def attempts(self) -> int:
         """How many times the request was sent to get this stream (1 when not retried)."""
         return self._call.attempts
+
+    @property
+    def metrics(self) -> StreamMetrics:
+        """What the stream took: time to first token, duration, chunks, tokens, tokens/s."""
+        return stream_metrics(
+            started=self._call.started_at,
+            first=self._first_at,
+            ended=self._ended_at,
+            chunks=self._accumulator.chunks,
+            usage=self._accumulator.usage,
+        )
 
     @property
     def partial_text(self) -> str:
@@ -129,7 +160,22 @@ class AsyncChatStream:
             async for piece in stream.text():
                 print(piece, end="", flush=True)
         """
-        return _TextIterator(self)
+        return TextIterator(self._next_payload)
+
+    def events(self) -> AsyncIterator[StreamEvent]:
+        """Typed events (:data:`StreamEvent`) from the chunks: deltas with the ``choice`` and
+        the text so far, each choice's ``*.done`` events and ``choice.done``, then ``usage``.
+        Read through one of ``events()``, ``text()`` or chunks; ``final()`` still works after.
+
+        Example::
+
+            async for event in stream.events():
+                if event.type == "content.delta":
+                    print(event.delta, end="", flush=True)
+        """
+        from ._stream_events import events
+
+        return events(self._next_payload, self._format)
 
     async def final(self) -> ChatCompletion:
         """Read the rest of the stream and return the whole reply it adds up to.
@@ -137,6 +183,7 @@ class AsyncChatStream:
         Every choice is kept by index; tool-call pieces are merged; usage comes from the usage
         chunk when the server sent one. The stream is closed afterwards. After an early
         ``aclose()`` there is no whole reply: :class:`StreamError` (``incomplete_stream``).
+        With ``response_format=``: a :class:`ParsedChatCompletion`, or :class:`OutputParseError`.
 
         Example::
 
@@ -155,7 +202,18 @@ class AsyncChatStream:
                     partial_text=self._accumulator.text(0),
                 )
             )
-        return ChatCompletion(self._accumulator.result())
+        completion = ChatCompletion(
+            self._accumulator.result(),
+            request_id=self.request_id,
+            attempts=self._call.attempts,
+            headers=self._reader.response.headers,
+            duration=self.metrics.duration,
+        )
+        if self._format is not None:
+            from ._parsed import parse_completion
+
+            return parse_completion(completion, self._format)
+        return completion
 
     def to_sse(self, *, text_only: bool = False) -> AsyncGenerator[bytes, None]:
         """The stream as server-sent-event bytes for a browser; closes the stream when it ends.
@@ -184,6 +242,10 @@ class AsyncChatStream:
             return
         self._closed = True
         self._finished = True
+        if self._ended_at is None:
+            self._ended_at = self._call.clock()
+        self._call.finish(self._accumulator.usage)
+        self._end_trace(None)
         await self._reader.release()
 
     async def __aenter__(self) -> AsyncChatStream:
@@ -200,6 +262,7 @@ class AsyncChatStream:
     def __del__(self) -> None:
         # No I/O here (there may be no event loop); only say that a connection was left open.
         if not getattr(self, "_closed", True):
+            self._end_trace(None)
             warnings.warn(
                 "AsyncChatStream was not closed; use 'async with stream:' or 'await "
                 "stream.aclose()' so that its connection is released",
@@ -236,11 +299,14 @@ class AsyncChatStream:
                             return payload
                     if self._done:
                         self._complete = True
+                        self._ended_at = self._call.clock()
                         self._reading = True
                         try:
                             await self._reader.drain()
                         finally:
                             self._reading = False
+                        if self._trace is not None:
+                            self._trace.succeed(self._accumulator.result(), self._call.attempts)
                         await self.aclose()
                         return None
                     self._reading = True
@@ -264,11 +330,23 @@ class AsyncChatStream:
             exc.partial_text = self._accumulator.text(0)
             exc.request_id = exc.request_id or self.request_id
             self._call.seal(exc)
+            self._end_trace(exc)
             await self.aclose()
             raise
-        except BaseException:
+        except BaseException as exc:
+            self._end_trace(exc)
             await self.aclose()
             raise
+
+    def _end_trace(self, error: BaseException | None) -> None:
+        """End the stream's span (once): with ``error``, or as closed by its reader."""
+        trace = self._trace
+        if trace is not None:
+            partial = self._accumulator.result()
+            if error is None:
+                trace.succeed(partial, self._call.attempts)  # closed early: no error, no finish
+            else:
+                trace.fail(error, self._call.attempts, partial)
 
     def _eof(self) -> None:
         if self._accumulator.is_complete():
@@ -293,6 +371,10 @@ class AsyncChatStream:
             return None
         accumulator = self._accumulator
         accumulator.add(decoded)
+        if self._first_at is None and accumulator.has_output:
+            self._first_at = self._call.clock()
+        if self._trace is not None:
+            self._trace.chunk()
         if accumulator.errored:
             raise StreamError(
                 "The server ended a choice with finish_reason 'error'.",
@@ -314,29 +396,3 @@ class AsyncChatStream:
         self._accumulator = ChunkAccumulator()
         self._attach(response)
         return True
-
-
-class _TextIterator:
-    """``stream.text()``: content deltas of choice 0, read straight from the decoded JSON."""
-
-    __slots__ = ("_stream",)
-
-    def __init__(self, stream: AsyncChatStream) -> None:
-        self._stream = stream
-
-    def __aiter__(self) -> _TextIterator:
-        return self
-
-    async def __anext__(self) -> str:
-        next_payload = self._stream._next_payload
-        while True:
-            payload = await next_payload()
-            if payload is None:
-                raise StopAsyncIteration
-            for choice in payload.get("choices") or ():
-                if choice.get("index", 0) == 0:
-                    delta = choice.get("delta")
-                    if delta:
-                        content = delta.get("content")
-                        if content:
-                            return str(content)

@@ -107,5 +107,3 @@ class Model:
                     f"{sorted(self._data)}"
                 ) from None
             return wrap(value)
-
-

@@ -1,89 +1,62 @@
-"""Tool calls: stream the call's arguments as they arrive, run the tool, send back its result.
+"""A tool loop: the model calls Python functions, chatsdk runs them and sends back the results.
 
-    OPENAI_API_KEY=sk-... python examples/tool_calls.py
+    pip install 'chatsdk[structured]'
+    OPENAI_API_KEY=sk-... python examples/tool_calls.py "Weather in Paris and Oslo?"
     OPENAI_BASE_URL=http://127.0.0.1:8000/v1 python examples/tool_calls.py   # chatsdk serve
 
-The request offers a ``get_weather`` tool (``tools=[...]``). While the reply streams, each piece of
-the arguments is printed; ``stream.final()`` then gives the whole reply with the pieces merged:
-``choices[0].message.tool_calls[i].function.name`` and ``.arguments``. The tool's result goes back
-as a ``role: "tool"`` message, and a second request gets the answer.
+``client.chat.completions.stream_tools(tools=[get_weather, add])`` sends the functions as strict
+tool definitions (built from their signatures and docstrings), runs the calls the model asks for
+(several at once), sends their results back and asks again, until the model answers. The script
+prints each call as its arguments complete, each tool's result, and the answer as it streams.
 
 The local test server answers with text unless told otherwise; a test scripts it with
-``chatsdk.testing.serve(replies=[ToolCallReply("get_weather", {"city": "Paris"}), "Sunny."])``.
+``chatsdk.testing.serve(replies=[Reply(tool_calls=[ToolCallReply("get_weather", ...)]), ...])``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
+import sys
+from typing import Annotated, Literal
 
 import anyio
+import pydantic
 
 import chatsdk
 
 MODEL = os.environ.get("CHATSDK_MODEL", "gpt-4o-mini")
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "The current weather in a city.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
 
 
-def get_weather(city: str) -> dict[str, Any]:
-    return {"city": city, "sky": "sunny", "celsius": 21}
+async def get_weather(
+    city: Annotated[str, pydantic.Field(description="The city, e.g. Paris")],
+    unit: Literal["celsius", "fahrenheit"] = "celsius",
+) -> dict[str, object]:
+    """The current weather in a city."""
+    return {"city": city, "sky": "sunny", "temperature": 21 if unit == "celsius" else 70}
 
 
-async def main() -> None:
-    messages: list[chatsdk.MessageParam] = [
-        {"role": "user", "content": "What is the weather like in Paris?"}
-    ]
+def add(a: float, b: float) -> float:
+    """Add two numbers (a plain function: it runs in a worker thread)."""
+    return a + b
+
+
+async def main(question: str) -> None:
+    messages: list[chatsdk.MessageParam] = [{"role": "user", "content": question}]
     async with chatsdk.AsyncChatClient() as client:
-        stream = await client.chat.completions.create(
-            model=MODEL, messages=messages, tools=TOOLS, stream=True
-        )
-        async with stream:
-            async for chunk in stream:
-                for choice in chunk.choices:
-                    for piece in choice.delta.tool_calls or ():
-                        if piece.function is not None and piece.function.name:
-                            print(f"calling {piece.function.name}: ", end="", flush=True)
-                        if piece.function is not None and piece.function.arguments:
-                            print(piece.function.arguments, end="", flush=True)
-            reply = await stream.final()  # the whole reply, tool-call pieces merged
-        message = reply.choices[0].message
-        if not message.tool_calls:
-            print("no tool call; the answer:", message.content)
-            return
-        print()
-
-        calls = [
-            {"id": call.id, "type": "function", "function": call.function.to_dict()}
-            for call in message.tool_calls
-            if call.function is not None
-        ]
-        messages.append({"role": "assistant", "content": message.content, "tool_calls": calls})
-        for call in message.tool_calls:
-            assert call.function is not None and call.function.name == "get_weather"
-            arguments = json.loads(call.function.arguments or "{}")
-            result = get_weather(**arguments)
-            print(f"{call.function.name}({arguments}) -> {result}")
-            messages.append(
-                {"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)}
-            )
-
-        answer = await client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
-        print("answer:", answer.choices[0].message.content)
+        async with client.chat.completions.stream_tools(
+            model=MODEL, messages=messages, tools=[get_weather, add], max_rounds=4
+        ) as run:
+            async for event in run:
+                if event.type == "tool_calls.function.arguments.done":
+                    print(f"calling {event.name}({event.arguments})")
+                elif event.type == "tool.result":
+                    print(f"{event.name} -> {event.result}")
+                elif event.type == "content.delta":
+                    print(event.delta, end="", flush=True)
+                elif event.type == "content.done":
+                    print()
+        print(f"[{run.rounds} requests, {len(run.messages)} messages in the conversation]")
 
 
 if __name__ == "__main__":
-    anyio.run(main)
+    anyio.run(main, " ".join(sys.argv[1:]) or "What is the weather like in Paris?")

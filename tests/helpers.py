@@ -111,7 +111,7 @@ def mock_client(
     return chatsdk.AsyncChatClient(http_client=http, **kwargs)
 
 
-MESSAGES = [{"role": "user", "content": "Hello!"}]
+MESSAGES: list[chatsdk.MessageParam] = [{"role": "user", "content": "Hello!"}]
 
 
 def pool_of(client: chatsdk.AsyncChatClient) -> Any:

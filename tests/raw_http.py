@@ -31,6 +31,22 @@ def response(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def split_request(buffer: bytes) -> tuple[bytes, bytes] | None:
+    """The first whole request in ``buffer`` (head, blank line and ``content-length`` bytes of
+    body) and the bytes after it; ``None`` while more must be read."""
+    head, blank, rest = buffer.partition(b"\r\n\r\n")
+    if not blank:
+        return None
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if len(rest) < length:
+        return None
+    return head + blank + rest[:length], rest[length:]
+
+
 class RawServer:
     """Answers the n-th request with ``replies[n]`` (the last one again once they run out)."""
 
@@ -47,24 +63,15 @@ class RawServer:
         async with stream:
             buffer = b""
             while True:
-                while b"\r\n\r\n" not in buffer:
+                while (split := split_request(buffer)) is None:
+                    if len(buffer) > _MAX_HEAD and b"\r\n\r\n" not in buffer:
+                        return
                     try:
-                        data = await stream.receive()
+                        buffer += await stream.receive()
                     except (anyio.EndOfStream, anyio.BrokenResourceError):
                         return
-                    buffer += data
-                    if len(buffer) > _MAX_HEAD:
-                        return
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    buffer += await stream.receive()
-                self.requests.append(head + b"\r\n\r\n" + buffer[:length])
-                buffer = buffer[length:]
+                request, buffer = split
+                self.requests.append(request)
                 reply = self.replies[min(len(self.requests), len(self.replies)) - 1]
                 try:
                     if isinstance(reply, bytes):

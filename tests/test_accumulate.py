@@ -66,13 +66,11 @@ def test_tool_calls_merged_by_index_with_repeated_ids() -> None:
     calls = reply["choices"][0]["message"]["tool_calls"]
     assert calls == [
         {
-            "index": 0,
             "id": "call_1",
             "type": "function",
             "function": {"name": "get", "arguments": '{"city": "Paris"}'},
         },
         {
-            "index": 1,
             "id": "call_2",
             "type": "function",
             "function": {"name": "put", "arguments": "{}"},

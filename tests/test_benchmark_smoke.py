@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,9 @@ FIGURES = [
     "stream_many",
     "ttft",
     "rss_paused",
+    "batch_c64",
+    "batch_c256",
+    "batch_c1024",
 ]
 
 
@@ -44,6 +48,10 @@ def test_benchmark_smoke() -> None:
     for figure in FIGURES:
         for adapter in adapters:
             assert (figure, adapter) in seen, f"no {figure} row for {adapter}:\n{proc.stdout}"
+    # chatsdk's rate limits against a limiting server: no 429, every request answered.
+    assert ("rate_limit", "chatsdk") in seen, proc.stdout
+    for metric in ("limited_429s", "limited_answered_pct", "unlimited_answered_pct"):
+        assert re.search(rf"\| rate_limit \| {metric} .*\| met \|", proc.stdout), proc.stdout
     # The ratio table has a row per figure too.
     assert {row[0] for row in rows if len(row) == 6} >= set(FIGURES)
 

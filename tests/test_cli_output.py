@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from helpers import chunk, completion, read_until, sse
+from raw_http import split_request
 
 from chatsdk.testing import Faults, serve
 
@@ -76,23 +77,12 @@ class RawServer:
 
 def _read_request(conn: socket.socket) -> bytes:
     data = b""
-    while b"\r\n\r\n" not in data:
+    while (split := split_request(data)) is None:
         part = conn.recv(65536)
         if not part:
             return data
         data += part
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        part = conn.recv(65536)
-        if not part:
-            break
-        body += part
-    return head + b"\r\n\r\n" + body
+    return split[0]
 
 
 @contextmanager

@@ -431,7 +431,7 @@ async def test_stream_status_error_retried_before_stream_starts() -> None:
     async with mock_client(recorder, max_retries=1) as client:
         stream = await create(client, stream=True)
         assert [t async for t in stream.text()] == ["ok"]  # type: ignore[attr-defined]
-        assert stream.attempts == 2  # type: ignore[attr-defined]
+        assert stream.attempts == 2
 
 
 async def test_stream_error_event_before_first_token_is_retried() -> None:

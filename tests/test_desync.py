@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import pytest
 from helpers import MESSAGES, chunk, completion, sse
+from raw_http import split_request
 
 import chatsdk
 
@@ -64,23 +65,12 @@ class Server:
         with conn:
             buffer = b""
             while True:
-                while b"\r\n\r\n" not in buffer:
+                while (split := split_request(buffer)) is None:
                     data = conn.recv(65536)
                     if not data:
                         return
                     buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                buffer = buffer[length:]
+                _, buffer = split
                 with self.lock:
                     self.requests += 1
                     number = self.requests

@@ -9,7 +9,7 @@ from chatsdk.testing import ECHO_PREFIX, serve
 
 pytestmark = pytest.mark.anyio
 
-QUESTION = [{"role": "user", "content": "你好, world 🙂"}]
+QUESTION: list[chatsdk.MessageParam] = [{"role": "user", "content": "你好, world 🙂"}]
 EXPECTED = f"{ECHO_PREFIX}你好, world 🙂"
 
 
@@ -58,7 +58,8 @@ async def test_server_validation_error_is_typed() -> None:
     async with serve() as server, server.client(max_retries=0) as client:
         with pytest.raises(chatsdk.BadRequestError) as info:
             await client.chat.completions.create(
-                model="m", messages=[{"role": "doctor", "content": "hi"}]
+                model="m",
+                messages=[{"role": "doctor", "content": "hi"}],  # type: ignore[list-item]
             )
     error = info.value
     assert error.status_code == 400

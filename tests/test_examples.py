@@ -23,7 +23,16 @@ import httpx
 import pytest
 from helpers import read_line
 
-from chatsdk.testing import ECHO_PREFIX, Faults, LocalServer, ReplyLike, ToolCallReply, serve
+import chatsdk
+from chatsdk.testing import (
+    ECHO_PREFIX,
+    Faults,
+    LocalServer,
+    Reply,
+    ReplyLike,
+    ToolCallReply,
+    serve,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RUN_TIMEOUT = 20.0  # seconds for one example to finish
@@ -131,35 +140,77 @@ async def test_cancel_and_timeout_on_a_fast_server() -> None:
 @pytest.mark.anyio
 async def test_tool_calls() -> None:
     replies: list[ReplyLike] = [
-        ToolCallReply("get_weather", {"city": "Paris"}, id="call_1"),
-        "It is sunny in Paris, 21 degrees.",
+        Reply(
+            tool_calls=[
+                ToolCallReply("get_weather", {"city": "Paris"}, id="call_1"),
+                ToolCallReply("add", {"a": 2, "b": 3}, id="call_2"),
+            ]
+        ),
+        "It is sunny in Paris, 21 degrees; 2 + 3 = 5.",
     ]
     async with serve(replies=replies) as server:
         out = await run_example("tool_calls.py", server)
         first, second = (r.body for r in server.chat_requests)
     assert out.splitlines() == [
-        'calling get_weather: {"city": "Paris"}',
-        "get_weather({'city': 'Paris'}) -> {'city': 'Paris', 'sky': 'sunny', 'celsius': 21}",
-        "answer: It is sunny in Paris, 21 degrees.",
+        'calling get_weather({"city": "Paris"})',
+        'calling add({"a": 2, "b": 3})',
+        'get_weather -> {"city":"Paris","sky":"sunny","temperature":21}',
+        "add -> 5.0",
+        "It is sunny in Paris, 21 degrees; 2 + 3 = 5.",
+        "[2 requests, 5 messages in the conversation]",
     ]
-    assert first["tools"][0]["function"]["name"] == "get_weather"
+    assert [tool["function"]["name"] for tool in first["tools"]] == ["get_weather", "add"]
+    assert first["tools"][0]["function"]["strict"] is True
     assert first["stream"] is True
-    assistant, tool = second["messages"][1:]
+    assistant, *results = second["messages"][1:]
     assert assistant["tool_calls"] == [
         {
             "id": "call_1",
             "type": "function",
             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-        }
+        },
+        {
+            "id": "call_2",
+            "type": "function",
+            "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'},
+        },
     ]
-    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_1"
+    assert [(r["role"], r["tool_call_id"]) for r in results] == [
+        ("tool", "call_1"),
+        ("tool", "call_2"),
+    ]
 
 
 @pytest.mark.anyio
 async def test_tool_calls_without_a_tool_call() -> None:
     async with serve(replies=["No tool needed."]) as server:
         out = await run_example("tool_calls.py", server)
-    assert out == "no tool call; the answer: No tool needed.\n"
+    assert out == "No tool needed.\n[1 requests, 2 messages in the conversation]\n"
+
+
+@pytest.mark.anyio
+async def test_structured_output() -> None:
+    answer = {"name": "Paris", "country": "France", "population": 2100000, "landmarks": ["Louvre"]}
+    async with serve(replies=[json.dumps(answer)]) as server:
+        out = await run_example("structured_output.py", server)
+        body = server.chat_requests[0].body
+    lines = out.splitlines()
+    # The local server streams the JSON word by word: each line is the object so far.
+    assert lines == [
+        "partial: {}",
+        "partial: {'name': 'Paris'}",
+        "partial: {'name': 'Paris', 'country': 'France'}",
+        "partial: {'name': 'Paris', 'country': 'France', 'population': 2100000}",
+        f"partial: {answer}",
+        "answer: City(name='Paris', country='France', population=2100000, landmarks=['Louvre'])",
+    ]
+    assert body["response_format"]["json_schema"]["name"] == "City"
+    assert body["response_format"]["json_schema"]["schema"]["required"] == [
+        "name",
+        "country",
+        "population",
+        "landmarks",
+    ]
 
 
 @pytest.mark.anyio
@@ -278,8 +329,16 @@ async def test_web_relay_reports_upstream_errors() -> None:
 def web_chat(server: LocalServer) -> Iterator[str]:
     """Start examples/web_chat.py on a free port against ``server``; yields its URL."""
     proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "web_chat.py"), "--port", "0",
-         "--base-url", server.base_url, "--model", "chatsdk-test"],
+        [
+            sys.executable,
+            str(EXAMPLES / "web_chat.py"),
+            "--port",
+            "0",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "chatsdk-test",
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         env=example_env(server),
@@ -344,7 +403,10 @@ async def test_web_chat_refuses_what_is_not_a_conversation() -> None:
         assert server.chat_requests == []
     assert [a.status_code for a in answers] == [400, 400, 400, 413]
     assert [a.json()["error"]["param"] for a in answers] == [
-        None, "messages", "messages[0]", "messages"
+        None,
+        "messages",
+        "messages[0]",
+        "messages",
     ]
 
 
@@ -355,9 +417,9 @@ async def test_web_chat_reports_an_upstream_error() -> None:
             async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
                 answer = await http.post("/chat", json=conversation("x"))
     assert answer.status_code == 400
-    assert answer.json() == {"error": {
-        "message": "Nope.", "type": "invalid_request_error", "param": None, "code": None
-    }}
+    assert answer.json() == {
+        "error": {"message": "Nope.", "type": "invalid_request_error", "param": None, "code": None}
+    }
 
 
 @pytest.mark.anyio
@@ -373,3 +435,42 @@ async def test_web_chat_closes_upstream_when_the_browser_leaves() -> None:
                 while upstream.disconnected_at is None:
                     await anyio.to_thread.run_sync(lambda: None)  # the server's thread records it
     assert json.loads(first[1][1])["choices"][0]["delta"]["content"] == "(chatsdk"
+
+
+@pytest.mark.e2e  # a Dask scheduler (a local cluster) and three chatsdk processes
+@pytest.mark.parametrize("scheduler", ["threads", "distributed"])
+def test_batch_dask(tmp_path: Path, scheduler: str) -> None:
+    requests, results = tmp_path / "requests.jsonl", tmp_path / "results.jsonl"
+    lines = [
+        json.dumps({
+            "custom_id": f"q{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "m", "messages": [{"role": "user", "content": f"n{i}"}]},
+        })
+        for i in range(30)
+    ]
+    requests.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with LocalServer() as server:
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLES / "batch_dask.py"), str(requests), str(results),
+             "--shards", "3", "--scheduler", scheduler],
+            env=example_env(server),
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+        sent = len(server.chat_requests)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "30 results in" in done.stdout
+    got = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["custom_id"] for r in got) == sorted(f"q{i}" for i in range(30))
+    assert sent == 30  # no request in two shards
+    for r in got:
+        content = r["response"]["body"]["choices"][0]["message"]["content"]
+        assert content == echo("n" + r["custom_id"][1:])
+    for k in range(3):
+        shard = (tmp_path / f"results.jsonl.shard-{k}-of-3").read_text(encoding="utf-8")
+        ids = [json.loads(line)["custom_id"] for line in shard.splitlines()]
+        assert ids and all(chatsdk.batch_shard_of(cid, 3) == k for cid in ids)

@@ -108,11 +108,15 @@ def test_no_import_cycle_in_the_package() -> None:
 
 PURE = [
     "chatsdk._sse",
+    "chatsdk._batch_format",
     "chatsdk._events",
     "chatsdk._shapes",
     "chatsdk._inflate",
     "chatsdk._accumulate",
     "chatsdk._models",
+    "chatsdk._messages",
+    "chatsdk._model_info",
+    "chatsdk._settings",
     "chatsdk._view",
     "chatsdk._params",
     "chatsdk._options",
@@ -120,12 +124,22 @@ PURE = [
     "chatsdk._exceptions",
     "chatsdk._json",
     "chatsdk._logging",
+    "chatsdk._event_types",
+    "chatsdk._stream_events",
+    "chatsdk._structured",
+    "chatsdk._parsed",
+    "chatsdk._tools",
+    "chatsdk._limits",
+    "chatsdk._metrics",
+    "chatsdk._text",
 ]
 LAYER_2 = [
     "chatsdk._call",
     "chatsdk._reader",
     "chatsdk._streaming",
     "chatsdk._pool",
+    "chatsdk._gate",
+    "chatsdk._loops",
     "chatsdk._aiohttp",
 ]
 
@@ -141,6 +155,12 @@ def test_pure_modules_import_only_pure_modules_and_no_io(name: str) -> None:
 @pytest.mark.parametrize("name", LAYER_2)
 def test_layer_two_never_imports_the_client_or_resources(name: str) -> None:
     assert not internal_graph()[name] & {"chatsdk._client", "chatsdk._completions"}
+
+
+def test_the_tool_runner_never_imports_the_resource_that_starts_it() -> None:
+    # client.chat.completions.run_tools() hands the runner its create(); no import back.
+    assert "chatsdk._completions" not in internal_graph()["chatsdk._tool_runner"]
+    assert "chatsdk._client" not in internal_graph()["chatsdk._tool_runner"]
 
 
 def test_call_never_imports_the_stream() -> None:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import trio
 from helpers import MESSAGES, completion, text_stream
-from raw_http import response
+from raw_http import response, split_request
 
 import chatsdk
 
@@ -47,20 +47,12 @@ class KeepAliveServer:
         with conn:
             buffer = b""
             while True:
-                while b"\r\n\r\n" not in buffer:
+                while (split := split_request(buffer)) is None:
                     data = conn.recv(65536)
                     if not data:
                         return
                     buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                body, buffer = buffer[:length], buffer[length:]
+                body, buffer = split
                 conn.sendall(STREAM if b'"stream":true' in body else REPLY)
 
     @property

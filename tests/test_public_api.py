@@ -9,10 +9,21 @@ import sys
 import chatsdk
 
 EXPECTED = {
+    "BatchInputError",
+    "BatchRequest",
+    "BatchResult",
+    "BatchRun",
+    "batch_shard_of",
+    "parse_batch_requests",
+    "run_batch",
+    "instrument",
+    "uninstrument",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AssistantMessageParam",
+    "AsyncAzureChatClient",
     "AsyncChatClient",
     "AsyncChatStream",
     "AuthenticationError",
@@ -24,23 +35,63 @@ EXPECTED = {
     "Choice",
     "ChoiceDelta",
     "ChunkChoice",
-    "Completions",
     "CompletionUsage",
+    "Completions",
     "ConflictError",
+    "ContentPartParam",
     "CreateParams",
+    "DeveloperMessageParam",
+    "FileContentPartParam",
     "FunctionCall",
+    "ImageContentPartParam",
+    "InputAudioContentPartParam",
     "InternalServerError",
     "MessageParam",
     "Model",
+    "ModelInfo",
+    "ModelList",
+    "Models",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
+    "RefusalContentPartParam",
     "RetryPolicy",
     "StreamError",
+    "StreamMetrics",
+    "SystemMessageParam",
+    "TextContentPartParam",
     "ToolCall",
+    "ToolCallParam",
+    "ToolMessageParam",
     "UnprocessableEntityError",
+    "UserMessageParam",
     "__version__",
 }
+EXPECTED |= {
+    "ChoiceDoneEvent",
+    "ContentDeltaEvent",
+    "ContentDoneEvent",
+    "FunctionTool",
+    "OutputParseError",
+    "ParsedChatCompletion",
+    "ParsedChatCompletionMessage",
+    "ParsedChoice",
+    "ReasoningDeltaEvent",
+    "ReasoningDoneEvent",
+    "RefusalDeltaEvent",
+    "RefusalDoneEvent",
+    "StreamEvent",
+    "ToolArgumentsDeltaEvent",
+    "ToolArgumentsDoneEvent",
+    "ToolResultEvent",
+    "ToolRoundsError",
+    "ToolRunCompletion",
+    "ToolRunStream",
+    "UsageEvent",
+    "function_tool",
+}
+
 
 
 def test_exported_names() -> None:
@@ -79,7 +130,7 @@ def test_import_loads_no_server_or_cli_code() -> None:
     code = (
         "import sys, chatsdk; "
         "bad = [m for m in ('uvicorn', 'chatsdk.testing', 'chatsdk._cli', 'pydantic', "
-        "'httpcore', 'trio') "
+        "'httpcore', 'trio', 'jiter', 'pydantic_core') "
         "if m in sys.modules]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -195,6 +195,16 @@ async def wait_for_disconnect(server: chatsdk.testing.LocalServer) -> float:
     return seen
 
 
+async def wait_until_ended(server: chatsdk.testing.LocalServer) -> float:
+    """When the local server was done with its last chat request (after it saw the client
+    leave, its handler still has to stop)."""
+    with anyio.fail_after(GUARD):
+        while (ended := server.chat_requests[-1].ended_at) is None:
+            await anyio.lowlevel.checkpoint()
+            await anyio.to_thread.run_sync(lambda: None)
+    return ended
+
+
 async def first_text_event(events: AsyncIterator[bytes]) -> bytes:
     async for event in events:
         if b'"content":"(' in event:
@@ -225,8 +235,8 @@ async def test_cancelling_the_consumer_closes_the_upstream_request(anyio_backend
                 tg.cancel_scope.cancel()  # the browser went away
             assert stream.response.is_closed
             assert busy_connections(pool) == []
-            await wait_for_disconnect(server)
-            assert server.chat_requests[-1].ended_at is not None
+            left = await wait_for_disconnect(server)
+            assert await wait_until_ended(server) >= left
 
 
 async def test_closing_the_iterator_early_closes_the_upstream_request() -> None:

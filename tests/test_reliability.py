@@ -51,7 +51,7 @@ FAST = chatsdk.RetryPolicy(initial_delay=0, max_delay=0)
 GUARD = 10.0
 
 
-def user(text: str) -> list[dict[str, str]]:
+def user(text: str) -> list[chatsdk.MessageParam]:
     return [{"role": "user", "content": text}]
 
 

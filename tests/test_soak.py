@@ -157,7 +157,7 @@ class Soak:
         return plan.faults
 
     async def run_one(self, client: chatsdk.AsyncChatClient, request: Request) -> None:
-        messages = [{"role": "user", "content": request.text}]
+        messages: list[chatsdk.MessageParam] = [{"role": "user", "content": request.text}]
         started = time.monotonic()
         try:
             if request.streamed:

@@ -11,6 +11,8 @@ import jsonschema
 import pytest
 from helpers import completion, mock_client, sse_response, text_stream
 
+import chatsdk
+
 pytestmark = pytest.mark.anyio
 
 TOOLS = [
@@ -45,7 +47,7 @@ CASES: dict[str, dict[str, Any]] = {
     "reasoning": {"reasoning_effort": "low", "store": False, "metadata": {"k": "v"}},
 }
 
-MESSAGES: list[dict[str, Any]] = [
+MESSAGES: list[chatsdk.MessageParam] = [
     {"role": "developer", "content": "Be brief."},
     {"role": "system", "content": "You are helpful."},
     {"role": "user", "content": "Hello!"},

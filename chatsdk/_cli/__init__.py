@@ -1,9 +1,10 @@
-"""The ``chatsdk`` command: ``ask``, ``chat``, ``serve``, ``demo`` (see docs/cli.md).
+"""The ``chatsdk`` command: ``ask``, ``chat``, ``batch``, ``serve``, ``demo`` (see docs/cli.md).
 
 Each command is a module of this package whose ``register`` adds its parser and the function
 that runs it; ``COMMANDS`` lists them in the order ``chatsdk --help`` shows them. A new command
 is a new module plus one line in ``COMMANDS``. Within this package the command modules import
-only ``_common`` and ``_client_args``, never the package itself, so there is no import cycle.
+only ``_common``, ``_client_args`` and ``_batch_output``, never the package itself, so there is
+no import cycle.
 
 At run time these modules import only the standard library, ``chatsdk._version`` and one another
 at module level; the client (through the public ``chatsdk`` namespace) is imported by the code
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .._version import __version__
-from . import ask, chat, demo, serve
+from . import ask, batch, chat, demo, serve
 from ._common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -40,6 +41,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     ask.register,
     chat.register,
+    batch.register,
     serve.register,
     demo.register,
 )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._common import EXIT_USAGE, CLIError, end_line, error_line, one_line, status, write
 
 if TYPE_CHECKING:
-    from chatsdk import APIError, AsyncChatClient, CreateParams, MessageParam
+    from chatsdk import APIError, AsyncChatClient, CreateParams, MessageParam, StreamMetrics
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -79,6 +79,9 @@ def make_client(args: argparse.Namespace) -> AsyncChatClient:
         options["timeout"] = args.timeout
     if args.max_retries is not None:
         options["max_retries"] = args.max_retries
+    rpm, tpm = getattr(args, "rpm", None), getattr(args, "tpm", None)  # batch's limits
+    if rpm is not None or tpm is not None:
+        options["rate_limit"] = chatsdk.RateLimit(requests_per_minute=rpm, tokens_per_minute=tpm)
     try:
         return chatsdk.AsyncChatClient(api_key=args.api_key, base_url=args.base_url, **options)
     except (TypeError, ValueError) as exc:
@@ -169,16 +172,16 @@ async def stream_answer(
     received: list[str],
     *,
     as_json: bool = False,
-) -> None:
+) -> StreamMetrics:
     """Stream one answer, printing each piece of choice 0 and appending it to ``received``;
-    with ``as_json``, print each chunk as a line of JSON instead.
+    with ``as_json``, print each chunk as a line of JSON instead. Returns the stream's metrics.
 
     The answer's line is ended before anything goes to stderr: usage (``-v``), then a note if
     the answer did not end normally (``stopped: length`` ...).
     """
 
     params = request_params(args)
-    if args.verbose:
+    if args.verbose or getattr(args, "stats", False):
         params["stream_options"] = {"include_usage": True}
     stream = await client.chat.completions.create(
         model=args.model, messages=messages, stream=True, **params
@@ -205,3 +208,5 @@ async def stream_answer(
     if args.verbose:
         print_usage(usage)
     print_stop_reason(args, finish_reason)
+    metrics: StreamMetrics = stream.metrics
+    return metrics

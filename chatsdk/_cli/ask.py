@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from ._client_args import (
     add_client_options,
@@ -16,7 +17,10 @@ from ._client_args import (
     request_params,
     stream_answer,
 )
-from ._common import EXIT_OK, CLIError, Subcommands, add_command, run_async, write
+from ._common import EXIT_OK, CLIError, Subcommands, add_command, run_async, status, write
+
+if TYPE_CHECKING:
+    from chatsdk import MessageParam
 
 __all__ = ["register", "run"]
 
@@ -42,6 +46,12 @@ def register(commands: Subcommands) -> None:
         "--json",
         action="store_true",
         help="print the raw reply as JSON (streaming: one chunk per line)",
+    )
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="print on stderr what the answer took: time to first token, duration, chunks, "
+        "completion tokens and tokens per second (streamed), or the duration (--no-stream)",
     )
     add_client_options(parser)
 
@@ -71,7 +81,7 @@ def _read_question(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 
 async def _ask(args: argparse.Namespace, question: str) -> None:
-    messages = [*first_messages(args), {"role": "user", "content": question}]
+    messages: list[MessageParam] = [*first_messages(args), {"role": "user", "content": question}]
     out = sys.stdout
     async with make_client(args) as client:
         if args.no_stream:
@@ -86,5 +96,36 @@ async def _ask(args: argparse.Namespace, question: str) -> None:
             if args.verbose:
                 print_usage(reply.get("usage"))
             print_stop_reason(args, reply.choices[0].finish_reason if reply.choices else None)
+            if args.stats:
+                usage = reply.get("usage")
+                tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+                status(
+                    _stats([("duration", reply.duration, " s"), ("completion tokens", tokens, "")])
+                )
             return
-        await stream_answer(client, args, messages, [], as_json=args.json)
+        metrics = await stream_answer(client, args, messages, [], as_json=args.json)
+        if args.stats:
+            status(
+                _stats(
+                    [
+                        ("time to first token", metrics.time_to_first_token, " s"),
+                        ("duration", metrics.duration, " s"),
+                        ("chunks", metrics.chunks, ""),
+                        ("completion tokens", metrics.completion_tokens, ""),
+                        ("tokens/s", metrics.tokens_per_second, ""),
+                    ]
+                )
+            )
+
+
+def _stats(figures: list[tuple[str, float | int | None, str]]) -> str:
+    """``stats: name value, ...``; a figure the server gave nothing for is ``n/a``."""
+    shown = []
+    for name, value, unit in figures:
+        if value is None:
+            shown.append(f"{name} n/a")
+        elif isinstance(value, float):
+            shown.append(f"{name} {value:.3f}{unit}" if unit else f"{name} {value:.1f}")
+        else:
+            shown.append(f"{name} {value}{unit}")
+    return "stats: " + ", ".join(shown)

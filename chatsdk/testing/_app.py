@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._asgi import Receive, Scope, Send, json_bytes, new_id, send_json
+from ._asgi import ASGIMessage, Receive, Scope, Send, json_bytes, new_id, send_json
 from ._fault_effects import pause, status_error
 from ._faults import FaultsSpec, resolve_faults
-from ._plan import make_plan
+from ._limits import RateLimits
+from ._plan import make_plan, total_tokens
 from ._replies import RepliesExhausted, ReplySource, ReplySpec
 from ._validate import RequestRejected, parse_json, validate_chat_request
-from ._writer import write_buffered, write_stream
+from ._writer import Pace, write_buffered, write_stream
 
 __all__ = ["DEFAULT_MODELS", "ChatApp", "RecordedRequest"]
 
@@ -41,6 +43,9 @@ class RecordedRequest:
     body: Any  # the parsed JSON body, or None when empty or not JSON
     raw_body: bytes = field(repr=False)
     request_id: str = ""
+    status: int | None = None
+    """The HTTP status the server answered with (``None`` until it answers, or if it dropped the
+    connection first)."""
     ended_at: float | None = None
     """``time.monotonic()`` when the server was done with the request (answered, failed or
     dropped); ``None`` while it is still in flight."""
@@ -59,12 +64,20 @@ class ChatApp:
         replies: ReplySpec = None,
         faults: FaultsSpec = None,
         api_key: str | None = None,
-        models: tuple[str, ...] = DEFAULT_MODELS,
+        models: tuple[str, ...] | None = None,
+        rate_limits: RateLimits | None = None,
+        pace: Pace | None = None,
+        log: str | None = None,
     ) -> None:
         self.replies = ReplySource(replies)
         self.faults: FaultsSpec = faults
         self.api_key = api_key
-        self.models = models
+        # Given models are the only ones served; without, any model name is answered.
+        self.models = models if models is not None else DEFAULT_MODELS
+        self.check_model = models is not None
+        self.rate_limits = rate_limits
+        self.pace = pace if pace and (pace.first_token or pace.between_tokens) else None
+        self.log = log
         self.requests: list[RecordedRequest] = []
         self.chat_count = 0
         self.created = int(time.time())
@@ -112,13 +125,22 @@ class ChatApp:
             method=method,
             path=path,
             query=scope.get("query_string", b"").decode("latin-1"),
-            headers={k.decode("latin-1").lower(): v.decode("latin-1")
-                     for k, v in scope["headers"]},
+            headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
             body=body,
             raw_body=bytes(raw),
             request_id=request_id,
         )
         self.requests.append(record)
+        extra: list[tuple[str, str]] = []  # headers for the answer, such as the rate limits
+        started = time.monotonic()
+
+        async def send_answer(message: ASGIMessage) -> None:
+            if message["type"] == "http.response.start":
+                record.status = message["status"]
+                added = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+                message = {**message, "headers": [*message.get("headers", ()), *added]}
+            await send(message)
+
         try:
             allowed = _ROUTES.get(path)
             if allowed is None:
@@ -131,13 +153,32 @@ class ChatApp:
                 )
             self._check_auth(record.headers.get("authorization"))
             if path == MODELS_PATH:
-                await send_json(send, 200, json_bytes(self._models_body()), request_id)
+                await send_json(send_answer, 200, json_bytes(self._models_body()), request_id)
                 return
-            await self._chat(record, parse_error, receive, send)
+            await self._chat(record, parse_error, receive, send_answer, extra)
         except RequestRejected as exc:
-            await self._send_error(send, request_id, exc)
+            await self._send_error(send_answer, request_id, exc)
         finally:
             record.ended_at = time.monotonic()
+            if self.log is not None:
+                self._write_log(record, record.ended_at - started)
+
+    def _write_log(self, record: RecordedRequest, seconds: float) -> None:
+        """Append the request's line to the log file: when, what, for which model, the status."""
+        body = record.body if isinstance(record.body, dict) else {}
+        line = {
+            "time": round(time.time(), 3),
+            "request_id": record.request_id,
+            "method": record.method,
+            "path": record.path,
+            "model": body.get("model"),
+            "stream": bool(body.get("stream")),
+            "status": record.status,  # null: the connection was dropped before an answer
+            "seconds": round(seconds, 4),
+        }
+        assert self.log is not None
+        with open(self.log, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
 
     def _check_auth(self, header: str | None) -> None:
         if self.api_key is None:
@@ -182,6 +223,7 @@ class ChatApp:
         parse_error: RequestRejected | None,
         receive: Receive,
         send: Send,
+        extra: list[tuple[str, str]],
     ) -> None:
         body, request_id = record.body, record.request_id
         index = self.chat_count
@@ -193,7 +235,7 @@ class ChatApp:
                 500, f"The faults function failed: {exc!r}", type="server_error"
             ) from exc
         abort: asyncio.Event | None = None
-        if faults is not None and (faults.delay or faults.stall_after is not None):
+        if self.pace or (faults is not None and (faults.delay or faults.stall_after is not None)):
             abort = asyncio.Event()
             if self._closing:
                 abort.set()
@@ -206,6 +248,13 @@ class ChatApp:
             if parse_error is not None:
                 raise parse_error
             request = validate_chat_request(body)
+            if self.check_model and request["model"] not in self.models:
+                raise RequestRejected(
+                    404,
+                    f"The model `{request['model']}` does not exist or you do not have access "
+                    "to it.",
+                    code="model_not_found",
+                )
             try:
                 reply = await self.replies.next(request["messages"])
             except RepliesExhausted as exc:
@@ -217,8 +266,10 @@ class ChatApp:
                     500, f"The reply function failed: {exc!r}", type="server_error"
                 ) from exc
             plan = make_plan(reply, request)
+            if self.rate_limits is not None:
+                extra += self.rate_limits.take(total_tokens(request, plan), request["model"])
             write = write_stream if request.get("stream") else write_buffered
-            await write(request, plan, faults, abort, send, request_id)
+            await write(request, plan, faults, abort, send, request_id, self.pace)
         finally:
             if watcher is not None:
                 watcher.cancel()

@@ -36,11 +36,13 @@ def json_bytes(obj: Any) -> bytes:
 
 async def start_response(send: Send, status: int, headers: list[tuple[str, str]]) -> None:
     """Send the status line and headers; the body follows in ``http.response.body`` messages."""
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        }
+    )
 
 
 async def send_json(

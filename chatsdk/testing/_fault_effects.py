@@ -58,14 +58,16 @@ def status_error(faults: Faults) -> RequestRejected:
 
 def error_event(faults: Faults) -> bytes:
     """The ``data:`` event of ``Faults(error_after=...)``: an error object inside the stream."""
-    error = {"error": {
-        "message": faults.error_message
-        or "The server had an error while processing your request "
-           "(simulated by the chatsdk local test server).",
-        "type": faults.error_type or "server_error",
-        "param": None,
-        "code": faults.error_code,
-    }}
+    error = {
+        "error": {
+            "message": faults.error_message
+            or "The server had an error while processing your request "
+            "(simulated by the chatsdk local test server).",
+            "type": faults.error_type or "server_error",
+            "param": None,
+            "code": faults.error_code,
+        }
+    }
     return b"data: " + json_bytes(error) + b"\n\n"
 
 

@@ -52,7 +52,9 @@ class Faults:
     error_after: int | None = None
     """Send ``data: {"error": {...}}`` after this many chunks, then end the stream (no [DONE])."""
     malformed_after: int | None = None
-    """Send ``data: {not json`` after this many chunks, then carry on with the stream."""
+    """Send ``data: {not json`` after this many chunks, then carry on with the stream.
+
+    Without streaming: the body is cut in half (not JSON), with status 200."""
     keepalive: bool = False
     """Send ``: keep-alive`` comments between chunks."""
     stall_after: int | None = None

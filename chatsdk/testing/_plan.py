@@ -12,7 +12,14 @@ from typing import Any
 from ._asgi import json_bytes, new_id
 from ._replies import Reply, count_tokens, message_text, split_pieces
 
-__all__ = ["SYSTEM_FINGERPRINT", "Plan", "completion_bytes", "make_plan", "stream_events"]
+__all__ = [
+    "SYSTEM_FINGERPRINT",
+    "Plan",
+    "completion_bytes",
+    "make_plan",
+    "stream_events",
+    "total_tokens",
+]
 
 SYSTEM_FINGERPRINT = "fp_chatsdk_local"
 
@@ -72,35 +79,40 @@ def _usage(request: dict[str, Any], plan: Plan) -> dict[str, Any]:
     }
 
 
+def total_tokens(request: dict[str, Any], plan: Plan) -> int:
+    """What the answer costs: its ``usage.total_tokens``."""
+    return int(_usage(request, plan)["total_tokens"])
+
+
 def completion_bytes(request: dict[str, Any], plan: Plan) -> bytes:
     """The body of a buffered (non-stream) answer: a ``chat.completion`` object."""
     message: dict[str, Any] = {
         "role": "assistant",
         "content": None if plan.content is None else "".join(plan.content),
         "refusal": None,
-        "annotations": [],
     }
     if plan.reasoning:
         message["reasoning_content"] = "".join(plan.reasoning)
     if plan.tool_calls:
         message["tool_calls"] = [
-            {"id": cid, "type": "function",
-             "function": {"name": name, "arguments": "".join(args)}}
+            {"id": cid, "type": "function", "function": {"name": name, "arguments": "".join(args)}}
             for cid, name, args in plan.tool_calls
         ]
     choices = [
         {"index": i, "message": message, "logprobs": None, "finish_reason": plan.finish_reason}
         for i in range(request.get("n") or 1)
     ]
-    return json_bytes({
-        "id": new_id("chatcmpl-"),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": request["model"],
-        "system_fingerprint": SYSTEM_FINGERPRINT,
-        "choices": choices,
-        "usage": _usage(request, plan),
-    })
+    return json_bytes(
+        {
+            "id": new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request["model"],
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": choices,
+            "usage": _usage(request, plan),
+        }
+    )
 
 
 def stream_events(request: dict[str, Any], plan: Plan) -> tuple[list[bytes], int]:
@@ -113,19 +125,27 @@ def stream_events(request: dict[str, Any], plan: Plan) -> tuple[list[bytes], int
         "model": request["model"],
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
-    deltas: list[tuple[dict[str, Any], str | None]] = [
-        ({"role": "assistant", "content": ""}, None)
-    ]
+    deltas: list[tuple[dict[str, Any], str | None]] = [({"role": "assistant", "content": ""}, None)]
     deltas += [({"reasoning_content": p}, None) for p in plan.reasoning]
     deltas += [({"content": p}, None) for p in plan.content or ()]
     for j, (cid, name, args) in enumerate(plan.tool_calls):
-        deltas.append(({"tool_calls": [{
-            "index": j, "id": cid, "type": "function",
-            "function": {"name": name, "arguments": ""},
-        }]}, None))
+        deltas.append(
+            (
+                {
+                    "tool_calls": [
+                        {
+                            "index": j,
+                            "id": cid,
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                },
+                None,
+            )
+        )
         deltas += [
-            ({"tool_calls": [{"index": j, "function": {"arguments": p}}]}, None)
-            for p in args
+            ({"tool_calls": [{"index": j, "function": {"arguments": p}}]}, None) for p in args
         ]
     deltas.append(({}, plan.finish_reason))
     n = request.get("n") or 1
@@ -133,9 +153,12 @@ def stream_events(request: dict[str, Any], plan: Plan) -> tuple[list[bytes], int
     events = []
     for delta, finish in deltas:
         for i in range(n):
-            chunk = {**base, "choices": [
-                {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
-            ]}
+            chunk = {
+                **base,
+                "choices": [
+                    {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
             if include_usage:
                 chunk["usage"] = None
             events.append(b"data: " + json_bytes(chunk) + b"\n\n")

@@ -19,6 +19,7 @@ __all__ = [
     "ToolCallReply",
     "count_tokens",
     "echo_reply",
+    "read_replies",
     "split_pieces",
 ]
 
@@ -164,6 +165,23 @@ def to_reply(item: ReplyLike) -> Reply:
     raise TypeError(f"cannot use {type(item).__name__} as a reply; use str, Reply or ToolCallReply")
 
 
+def read_replies(path: str) -> list[Reply]:
+    """The replies of a JSONL file (``chatsdk serve --replies``): one :data:`ReplyLike` a line,
+    as JSON; ``ValueError`` names the first bad line."""
+    replies: list[Reply] = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                replies.append(to_reply(json.loads(line)))
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ValueError(f"line {number} is not a reply ({exc})") from None
+    if not replies:
+        raise ValueError("no replies in the file")
+    return replies
+
+
 def _tool_call_from_mapping(m: Mapping[str, Any]) -> ToolCallReply:
     return ToolCallReply(name=m["name"], arguments=m.get("arguments", "{}"), id=m.get("id"))
 
@@ -177,8 +195,7 @@ def message_text(message: Any) -> str:
         return content
     if isinstance(content, list):
         return " ".join(
-            p["text"] for p in content
-            if isinstance(p, Mapping) and isinstance(p.get("text"), str)
+            p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str)
         )
     return ""
 

@@ -17,10 +17,12 @@ import anyio.to_thread
 if TYPE_CHECKING:
     from chatsdk import AsyncChatClient
 
-from ._app import DEFAULT_MODELS, ChatApp, RecordedRequest
+from ._app import ChatApp, RecordedRequest
 from ._faults import FaultsSpec
+from ._limits import RateLimits
 from ._replies import ReplySource, ReplySpec
 from ._uvicorn import install_log_filter, serve_app
+from ._writer import Pace
 
 __all__ = ["LocalServer", "run", "serve"]
 
@@ -44,6 +46,17 @@ class LocalServer:
     Attributes: ``base_url`` (``http://127.0.0.1:PORT/v1``), ``port``, ``requests`` (every
     :class:`RecordedRequest`, in arrival order). ``faults`` and ``replies`` may be reassigned
     while the server runs.
+
+    Rehearsing production (each off by default):
+
+    - ``models``: the models ``GET /v1/models`` lists and the only ones answered; another gets
+      the API's 404 ``model_not_found``. Without it, ``chatsdk-test`` is listed and any model
+      name is answered.
+    - ``rate_limits``: a :class:`RateLimits` (requests and tokens per minute), with 429s,
+      ``Retry-After`` and ``x-ratelimit-*`` headers; its ``clock`` can be a test's.
+    - ``first_token_delay`` (seconds) and ``tokens_per_second``: how fast answers come.
+    - ``log``: a file that gets one JSON line per request (time, id, path, model, status).
+    - ``faults=FaultMix(rate=..., seed=...)``: a seeded share of requests fails.
     """
 
     def __init__(
@@ -54,13 +67,30 @@ class LocalServer:
         api_key: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        models: tuple[str, ...] = DEFAULT_MODELS,
+        models: tuple[str, ...] | None = None,
+        rate_limits: RateLimits | None = None,
+        first_token_delay: float = 0.0,
+        tokens_per_second: float | None = None,
+        log: str | None = None,
     ) -> None:
+        if first_token_delay < 0:
+            raise ValueError("first_token_delay must be >= 0 seconds")
+        if tokens_per_second is not None and tokens_per_second <= 0:
+            raise ValueError("tokens_per_second must be > 0 or None")
         self.host = host
         self.api_key = api_key
         self._requested_port = port
         self._port: int | None = None
-        self._app = ChatApp(replies=replies, faults=faults, api_key=api_key, models=models)
+        pace = Pace(first_token_delay, 1 / tokens_per_second if tokens_per_second else 0.0)
+        self._app = ChatApp(
+            replies=replies,
+            faults=faults,
+            api_key=api_key,
+            models=models,
+            rate_limits=rate_limits,
+            pace=pace,
+            log=log,
+        )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
@@ -222,7 +252,11 @@ def serve(
     api_key: str | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
-    models: tuple[str, ...] = DEFAULT_MODELS,
+    models: tuple[str, ...] | None = None,
+    rate_limits: RateLimits | None = None,
+    first_token_delay: float = 0.0,
+    tokens_per_second: float | None = None,
+    log: str | None = None,
 ) -> LocalServer:
     """A local server to use as ``async with`` (or ``with``); it starts on entry.
 
@@ -231,9 +265,20 @@ def serve(
         async with chatsdk.testing.serve(replies=["Hello!"]) as server:
             r = await httpx.AsyncClient().post(f"{server.base_url}/chat/completions", json=...)
             assert server.requests[0].body["model"] == "m"
+
+    The keyword arguments are :class:`LocalServer`'s.
     """
     return LocalServer(
-        replies=replies, faults=faults, api_key=api_key, host=host, port=port, models=models
+        replies=replies,
+        faults=faults,
+        api_key=api_key,
+        host=host,
+        port=port,
+        models=models,
+        rate_limits=rate_limits,
+        first_token_delay=first_token_delay,
+        tokens_per_second=tokens_per_second,
+        log=log,
     )
 
 
@@ -244,7 +289,7 @@ def run(
     *,
     replies: ReplySpec = None,
     faults: FaultsSpec = None,
-    models: tuple[str, ...] = DEFAULT_MODELS,
+    models: tuple[str, ...] | None = None,
 ) -> None:
     """Serve in the foreground until Ctrl-C, printing the base URL first (``chatsdk serve``)."""
     server = LocalServer(

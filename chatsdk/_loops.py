@@ -1,0 +1,28 @@
+"""Which event loop is running: asyncio's loop or trio's run token (trio is never imported).
+
+Example::
+
+    loop = running_loop()     # asyncio's loop, trio's token, or None outside both
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+__all__ = ["running_loop"]
+
+
+def running_loop() -> object:
+    """The running event loop (asyncio's loop, trio's run token); ``None`` if neither is known."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            return trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass
+    return None
