@@ -1,4 +1,4 @@
-"""Which event loop is running: asyncio's loop or trio's run token (trio is never imported).
+"""Which event loop is running: asyncio's loop or trio's run token (neither is imported here).
 
 Example::
 
@@ -7,7 +7,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 __all__ = ["running_loop"]
@@ -15,10 +14,12 @@ __all__ = ["running_loop"]
 
 def running_loop() -> object:
     """The running event loop (asyncio's loop, trio's run token); ``None`` if neither is known."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        pass
+    asyncio = sys.modules.get("asyncio")  # not imported: no asyncio loop can be running
+    if asyncio is not None:
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            pass
     trio = sys.modules.get("trio")
     if trio is not None:
         try:
