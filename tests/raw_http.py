@@ -6,6 +6,8 @@ that no well-behaved server would. It runs in the test's own event loop (asyncio
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeAlias
@@ -45,6 +47,53 @@ def split_request(buffer: bytes) -> tuple[bytes, bytes] | None:
     if len(rest) < length:
         return None
     return head + blank + rest[:length], rest[length:]
+
+
+class ThreadedServer:
+    """A raw HTTP server in threads of its own, so that it outlives event loops: request n (from
+    1, counted over all connections) is answered with ``answer(n, request)``, and connections
+    are kept open between requests."""
+
+    def __init__(self, answer: Callable[[int, bytes], bytes]) -> None:
+        self.answer = answer
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.requests = 0
+        self.connections = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            buffer = b""
+            while True:
+                while (split := split_request(buffer)) is None:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                request, buffer = split
+                with self.lock:
+                    self.requests += 1
+                    number = self.requests
+                conn.sendall(self.answer(number, request))
+
+    def close(self) -> None:
+        self.listener.close()
 
 
 class RawServer:

@@ -9,15 +9,13 @@ own reply; it must get the reply the server sends it.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
 from helpers import MESSAGES, chunk, completion, sse
-from raw_http import split_request
+from raw_http import ThreadedServer
 
 import chatsdk
 
@@ -37,50 +35,16 @@ def http_reply(body: bytes, kind: str = "application/json", *, chunked: bool = F
 FORGED = http_reply(json.dumps(completion("FORGED")).encode())
 
 
-class Server:
+def forging_server(first: bytes, surplus: bytes = FORGED) -> ThreadedServer:
     """Answers request n with a completion saying ``reply n``; the first one with ``surplus`` (a
     forged reply) glued to its end, in the same write."""
 
-    def __init__(self, first: bytes, surplus: bytes = FORGED) -> None:
-        self.first = first
-        self.surplus = surplus
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.requests = 0
-        self.connections = 0
-        self.lock = threading.Lock()
-        threading.Thread(target=self.accept, daemon=True).start()
+    def answer(number: int, request: bytes) -> bytes:
+        if number == 1:
+            return first + surplus
+        return http_reply(json.dumps(completion(f"reply {number}")).encode())
 
-    def accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return  # closed: the test is over
-            with self.lock:
-                self.connections += 1
-            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
-
-    def serve(self, conn: socket.socket) -> None:
-        with conn:
-            buffer = b""
-            while True:
-                while (split := split_request(buffer)) is None:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                _, buffer = split
-                with self.lock:
-                    self.requests += 1
-                    number = self.requests
-                if number == 1:
-                    conn.sendall(self.first + self.surplus)
-                else:
-                    conn.sendall(http_reply(json.dumps(completion(f"reply {number}")).encode()))
-
-    def close(self) -> None:
-        self.listener.close()
+    return ThreadedServer(answer)
 
 
 @pytest.fixture
@@ -89,13 +53,13 @@ def first_reply(request: pytest.FixtureRequest) -> bytes:
 
 
 @pytest.fixture
-def server(first_reply: bytes) -> Iterator[Server]:
-    running = Server(first_reply)
+def server(first_reply: bytes) -> Iterator[ThreadedServer]:
+    running = forging_server(first_reply)
     yield running
     running.close()
 
 
-def client_of(server: Server) -> chatsdk.AsyncChatClient:
+def client_of(server: ThreadedServer) -> chatsdk.AsyncChatClient:
     return chatsdk.AsyncChatClient(
         api_key="sk-test", base_url=f"http://127.0.0.1:{server.port}/v1", max_retries=0
     )
@@ -111,7 +75,9 @@ FIRST_REPLIES: list[Any] = [
 
 
 @pytest.mark.parametrize("first_reply", FIRST_REPLIES, indirect=True)
-async def test_bytes_past_a_whole_reply_never_reach_the_next_request(server: Server) -> None:
+async def test_bytes_past_a_whole_reply_never_reach_the_next_request(
+    server: ThreadedServer,
+) -> None:
     with anyio.fail_after(GUARD):
         async with client_of(server) as client:
             first = await client.chat.completions.create(model="m", messages=MESSAGES)
@@ -128,7 +94,7 @@ STREAMS: list[Any] = [
 
 
 @pytest.mark.parametrize("first_reply", STREAMS, indirect=True)
-async def test_bytes_past_a_stream_never_reach_the_next_request(server: Server) -> None:
+async def test_bytes_past_a_stream_never_reach_the_next_request(server: ThreadedServer) -> None:
     with anyio.fail_after(GUARD):
         async with client_of(server) as client:
             stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
@@ -141,7 +107,7 @@ async def test_bytes_past_a_stream_never_reach_the_next_request(server: Server) 
 
 
 async def test_a_reply_of_exactly_its_length_keeps_its_connection() -> None:
-    server = Server(http_reply(json.dumps(completion("reply 1")).encode()), surplus=b"")
+    server = forging_server(http_reply(json.dumps(completion("reply 1")).encode()), surplus=b"")
     try:
         with anyio.fail_after(GUARD):
             async with client_of(server) as client:
