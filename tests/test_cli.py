@@ -515,7 +515,10 @@ async def test_chat_ctrl_c_before_anything_arrived_drops_the_question() -> None:
             with chat_terminal(clean_env(server)) as term:
                 term.expect("you> ")
                 term.send("never answered\n")
+                # Polled (bounded): the server runs in another thread and offers no event.
+                deadline = time.monotonic() + RUN_TIMEOUT
                 while not server.chat_requests:  # the request is in: the answer is stalled
+                    assert time.monotonic() < deadline, "the question never reached the server"
                     time.sleep(0.01)
                 term.send("\x03")
                 term.expect("answer interrupted")
