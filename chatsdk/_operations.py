@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ._telemetry import instruments, qualified_name
+from ._telemetry import instruments, mark_failed
 
 __all__ = ["agent_attributes", "current", "end", "start_operation", "tool_span"]
 
@@ -55,15 +55,8 @@ def end(span: Any, error: BaseException | None, **attributes: Any) -> None:
     if attributes:
         span.set_attributes(attributes)
     if error is not None:
-        _failed(span, error)
+        mark_failed(span, error)
     span.end()
-
-
-def _failed(span: Any, error: BaseException) -> None:
-    from opentelemetry import trace
-
-    span.set_attribute("error.type", qualified_name(error))
-    span.set_status(trace.Status(trace.StatusCode.ERROR, str(error) or qualified_name(error)))
 
 
 class _ToolRun:
@@ -81,10 +74,9 @@ class _ToolRun:
         if found.capture_content:
             self.span.set_attribute("gen_ai.tool.call.result", text)
         if isinstance(error, BaseException):
-            _failed(self.span, error)
+            mark_failed(self.span, error)
         elif error is not None:  # refused before it ran: unknown name, invalid arguments
-            self.span.set_attribute("error.type", error)
-            self.span.set_status(found.trace.Status(found.trace.StatusCode.ERROR, text))
+            mark_failed(self.span, error, text)
 
 
 @contextmanager

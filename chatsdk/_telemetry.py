@@ -23,7 +23,15 @@ from typing import Any
 
 from . import _json
 
-__all__ = ["ChatTrace", "instrument", "instruments", "qualified_name", "start_chat", "uninstrument"]
+__all__ = [
+    "ChatTrace",
+    "instrument",
+    "instruments",
+    "mark_failed",
+    "qualified_name",
+    "start_chat",
+    "uninstrument",
+]
 
 # The conventions' recommended bucket boundaries: seconds for the three durations, tokens for
 # the token counts (ExplicitBucketBoundaries in the GenAI metrics conventions).
@@ -194,6 +202,17 @@ def _message_parts(message: Mapping[str, Any]) -> dict[str, Any]:
     return {"role": message.get("role"), "parts": parts}
 
 
+def mark_failed(span: Any, error: BaseException | str, description: str = "") -> str:
+    """Give ``span`` the ERROR status and ``error.type``: an exception's qualified class name,
+    or ``error`` itself when it is a name already; returns that type."""
+    from opentelemetry import trace  # loaded by instrument() before any span exists
+
+    error_type = error if isinstance(error, str) else qualified_name(error)
+    span.set_attribute("error.type", error_type)
+    span.set_status(trace.Status(trace.StatusCode.ERROR, description or str(error) or error_type))
+    return error_type
+
+
 def qualified_name(exc: BaseException) -> str:
     cls = type(exc)
     module = "chatsdk" if cls.__module__.startswith("chatsdk.") else cls.__module__
@@ -309,11 +328,7 @@ class ChatTrace:
         ended: dict[str, Any] = {"chatsdk.attempts": attempts}
         usage = self._read_reply(reply, ended) if reply else None
         if error is not None:
-            metric["error.type"] = ended["error.type"] = qualified_name(error)
-            trace = instruments.trace
-            span.set_status(
-                trace.Status(trace.StatusCode.ERROR, str(error) or metric["error.type"])
-            )
+            metric["error.type"] = mark_failed(span, error)
         if self._first_at is not None:
             ended["gen_ai.response.time_to_first_chunk"] = self._first_at - self._started
         counts = []
