@@ -506,8 +506,13 @@ async def test_chat_ctrl_c_stops_the_answer_not_the_session() -> None:
 @posix_only
 @pytest.mark.anyio
 async def test_chat_ctrl_c_before_anything_arrived_drops_the_question() -> None:
+    arrived = threading.Event()  # the server has the question: its answer is stalled
+
     def stall_first(index: int, body: Any) -> Faults | None:
-        return Faults(stall_after=0) if index == 0 else None
+        if index == 0:
+            arrived.set()
+            return Faults(stall_after=0)
+        return None
 
     async with serve(faults=stall_first) as server:
 
@@ -515,11 +520,7 @@ async def test_chat_ctrl_c_before_anything_arrived_drops_the_question() -> None:
             with chat_terminal(clean_env(server)) as term:
                 term.expect("you> ")
                 term.send("never answered\n")
-                # Polled (bounded): the server runs in another thread and offers no event.
-                deadline = time.monotonic() + RUN_TIMEOUT
-                while not server.chat_requests:  # the request is in: the answer is stalled
-                    assert time.monotonic() < deadline, "the question never reached the server"
-                    time.sleep(0.01)
+                assert arrived.wait(RUN_TIMEOUT), "the question never reached the server"
                 term.send("\x03")
                 term.expect("answer interrupted")
                 term.expect("you> ")
