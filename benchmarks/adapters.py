@@ -333,8 +333,9 @@ class ChatsdkAdapter(_SdkAdapter):
             await self._http_client.aclose()
 
 
-def instrument_with_sdk() -> None:
-    """``chatsdk.instrument()`` with the OpenTelemetry SDK's providers and a no-op exporter."""
+def sdk_providers() -> tuple[Any, Any]:
+    """The OpenTelemetry SDK's tracer and meter providers with a no-op span exporter and an
+    in-memory metric reader (spans are built, processed and dropped)."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
@@ -344,15 +345,20 @@ def instrument_with_sdk() -> None:
         SpanExportResult,
     )
 
-    import chatsdk
-
     class Discard(SpanExporter):
         def export(self, spans: Any) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(Discard()))
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
+
+
+def instrument_with_sdk() -> None:
+    """``chatsdk.instrument()`` with the OpenTelemetry SDK's providers and a no-op exporter."""
+    import chatsdk
+
+    tracer_provider, meter_provider = sdk_providers()
     chatsdk.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
 

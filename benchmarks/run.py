@@ -254,9 +254,12 @@ OTEL_TARGETS = {("buffered_c50", "cpu_us_per_req"): 1.1, ("stream_long", "cpu_us
 
 
 def _telemetry_cost(
-    summary: dict[tuple[str, str, str], dict[str, float]], figures: list[str]
+    summary: dict[tuple[str, str, str], dict[str, float]],
+    figures: list[str],
+    sdk: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The table of chatsdk with OpenTelemetry on against off, when both were measured."""
+    """The table of chatsdk with OpenTelemetry on against off, when both were measured, and
+    what the SDK alone costs for the same span and records (``sdk``, from otel_floor.py)."""
     rows = []
     for figure in figures:
         for metric, _unit, lower in METRICS[figure]:
@@ -272,6 +275,17 @@ def _telemetry_cost(
     if not rows:
         return []
     head = ["", "| figure | metric | otel on/off | target | status |", "|---|---|---:|---|---|"]
+    off = summary.get(("buffered_c50", "cpu_us_per_req", "chatsdk"))
+    on = summary.get(("buffered_c50", "cpu_us_per_req", "chatsdk-otel"))
+    if sdk is not None and off is not None and on is not None:
+        rows += [
+            "",
+            f"buffered_c50 with otel on adds {on['median'] - off['median']:.0f} µs per request; "
+            f"opentelemetry-sdk {sdk['sdk_version']} alone, replaying the same span "
+            f"({sdk['span_attributes']} attributes) and {sdk['records']} histogram records "
+            f"without chatsdk, costs {sdk['us_per_call']:.1f} µs "
+            f"({1 + sdk['us_per_call'] / off['median']:.2f}x the off figure by itself).",
+        ]
     return head + rows
 
 
@@ -280,6 +294,7 @@ def render(
     figures: list[str],
     names: list[str],
     skipped: dict[str, str],
+    sdk: dict[str, Any] | None = None,
 ) -> str:
     lines = [
         "| figure | metric | adapter | median | min-max | n | server CPU % of wall |",
@@ -353,7 +368,7 @@ def render(
             status = "not measured" if got is None else "met" if got <= limit else "NOT MET"
             shown = "-" if got is None else f"{got:.2f}"
             lines.append(f"| {figure} | {metric} | {ref} | {shown} | <= {limit} | {status} |")
-    lines += _telemetry_cost(summary, figures)
+    lines += _telemetry_cost(summary, figures, sdk)
     if skipped:
         lines.append("")
     for name, why in skipped.items():
@@ -463,7 +478,12 @@ def main() -> None:
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
         f"took {time.perf_counter() - started:.0f} s\n"
     )
-    print(render(summary, figures, names, skipped))
+    sdk = None
+    if "chatsdk-otel" in names and "buffered_c50" in figures and not args.smoke:
+        import otel_floor
+
+        sdk = otel_floor.sdk_cost()
+    print(render(summary, figures, names, skipped, sdk))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(

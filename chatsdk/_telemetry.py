@@ -255,9 +255,9 @@ class ChatTrace:
             "server.port": url.port or (443 if url.scheme == "https" else 80),
         }
         attributes = dict(self.metric)
-        for name, key in _REQUEST_ATTRIBUTES.items():
-            value = body.get(name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+        for name, value in body.items():  # a body has a few keys; the table has eight
+            key = _REQUEST_ATTRIBUTES.get(name)
+            if key is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
                 attributes[key] = value
         stop = body.get("stop")
         if isinstance(stop, str):

@@ -76,3 +76,22 @@ def test_the_scale_mode_runs_both_backends_at_a_tiny_step() -> None:
         assert cells[1] == "20"  # streams
         assert cells[-2] == "20"  # one connection per open stream, as the server counted them
         assert cells[-1] == "0"  # no stream failed
+
+
+def test_the_sdk_floor_replays_the_span_and_records_of_one_traced_call() -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    from importlib.metadata import version
+
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        import otel_floor
+
+        cost = otel_floor.sdk_cost(calls=20, timings=1)
+    finally:
+        sys.path.remove(str(RUN.parent))
+    # The span of one buffered call has the conventions' attributes; its metric points are the
+    # duration and the input and output token counts.
+    assert cost["sdk_version"] == version("opentelemetry-sdk")
+    assert cost["span_attributes"] >= 10
+    assert cost["records"] == 3
+    assert cost["us_per_call"] > 0
