@@ -406,6 +406,12 @@ def main() -> None:
     )
     parser.add_argument("--plot", metavar="PNG", help="with --scale: draw the curve here")
     parser.add_argument(
+        "--gc-threshold",
+        type=scale.gc_thresholds,
+        metavar="A,B,C",
+        help="with --scale: run each step under gc.set_threshold(A, B, C)",
+    )
+    parser.add_argument(
         "--h2",
         action="store_true",
         help="with --scale: over HTTP/2 (h2server.py, adapter chatsdk-h2); reports connections",
@@ -514,12 +520,21 @@ def run_scale(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
     try:
         for streams in steps:
             for name in names:
-                rows.append(scale.run_step(name, streams, server.port, server.pid))
+                profile = None
+                if args.profile_dir:
+                    os.makedirs(args.profile_dir, exist_ok=True)
+                    profile = os.path.join(args.profile_dir, f"scale-{name}-{streams}.prof")
+                rows.append(
+                    scale.run_step(
+                        name, streams, server.port, server.pid, profile, args.gc_threshold
+                    )
+                )
                 log(f"scale: {name} at {streams}: {rows[-1]}")
     finally:
         server.stop()
     over = "HTTP/2 (h2c)" if args.h2 else "HTTP/1.1"
-    print(f"\nscale: {scale.K}-chunk streams over {over}, all open at once; steps {steps}")
+    tuned = f"; gc.set_threshold{args.gc_threshold}" if args.gc_threshold else ""
+    print(f"\nscale: {scale.K}-chunk streams over {over}, all open at once; steps {steps}{tuned}")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; ", end="")
     print(f"took {time.perf_counter() - started:.0f} s\n")
     print(scale.render(rows))

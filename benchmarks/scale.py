@@ -13,11 +13,20 @@ and each reads the rest. It prints one JSON line:
 * ``open_at_once``: the streams open (first delta read) before the release; all of them unless
   the client caps them, as httpcore does at 100 per HTTP/2 connection;
 * ``connections``: the connections those open streams came over, as the server counted them;
-* ``errors``: streams that failed (their first error is printed on stderr).
+* ``errors``: streams that failed (their first error is printed on stderr);
+* ``gc_pct``, ``gc_full``: the share of that CPU spent in CPython's cyclic garbage collector
+  (timed with ``gc.callbacks``) and how many full (generation 2) collections ran;
+* ``cpu_us_per_chunk_ex_gc``: CPU per chunk without the collector's share. A full collection
+  walks every live object, and 10,000 open streams hold ten times the objects of 1,000: that
+  growth is the collector's, not the pool's or the event loop's.
+
+``--gc-threshold 50000,20,100`` runs the steps with ``gc.set_threshold(...)`` as an application
+with thousands of streams per process may choose to.
 
 The open-file limit is raised to its hard limit first, in the client and the server.
 
     python benchmarks/scale.py --adapter chatsdk --streams 1000 --port P --server-pid PID
+    python benchmarks/run.py --scale --profile-dir prof   # a cProfile per adapter and step
 """
 
 from __future__ import annotations
@@ -43,6 +52,35 @@ OPEN_LIMIT_S = 300.0  # give up on a step that has not opened every stream by th
 STALL_S = 10.0
 
 
+class GcTimer:
+    """Time spent in the cyclic garbage collector, and collections per generation, while on."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def start(self) -> GcTimer:
+        gc.callbacks.append(self._on_gc)
+        return self
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+    def __enter__(self) -> GcTimer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:  # the collector runs on this thread, in one go: wall time is its CPU time
+            self.seconds += time.perf_counter() - self._started
+            self.collections[info["generation"]] += 1
+
+
 async def measure(a: adapters.Adapter, streams: int, port: int) -> dict[str, Any]:
     model = f"bench-pause-k{K}"
     release = asyncio.Event()
@@ -59,6 +97,7 @@ async def measure(a: adapters.Adapter, streams: int, port: int) -> dict[str, Any
     client.check(a, await a.stream_text(f"bench-k{K}"), K)
     gc.collect()
     rss0 = client.rss_bytes()
+    collector = GcTimer().start()
     cpu0 = time.process_time()
     start = time.perf_counter()
     tasks = [asyncio.create_task(a.stream_paused(model, on_first, release)) for _ in range(streams)]
@@ -88,6 +127,7 @@ async def measure(a: adapters.Adapter, streams: int, port: int) -> dict[str, Any
     if released.get("rearm"):
         await client_release(port, "/rearm")
     cpu = time.process_time() - cpu0
+    collector.stop()
     wall = time.perf_counter() - start
     waiter.cancel()
     texts = [r for r in results if isinstance(r, str)]
@@ -102,6 +142,9 @@ async def measure(a: adapters.Adapter, streams: int, port: int) -> dict[str, Any
         "adapter": a.name,
         "streams": streams,
         "cpu_us_per_chunk": cpu / chunks * 1e6,
+        "cpu_us_per_chunk_ex_gc": (cpu - collector.seconds) / chunks * 1e6,
+        "gc_pct": collector.seconds / cpu * 100 if cpu else 0.0,
+        "gc_full": collector.collections[2],
         "kib_per_stream": (rss1 - rss0) / max(len(firsts), 1) / 1024,
         "ttft_p50_ms": firsts[(len(firsts) - 1) // 2] * 1e3 if firsts else None,
         "ttft_p99_ms": firsts[round(0.99 * (len(firsts) - 1))] * 1e3 if firsts else None,
@@ -133,6 +176,9 @@ async def client_release(port: int, path: str = "/release") -> dict[str, int]:
 SCALE_ADAPTERS = ("chatsdk", "chatsdk-aiohttp", "floor", "aiohttp")
 COLUMNS = (
     ("cpu_us_per_chunk", "CPU µs / chunk"),
+    ("gc_pct", "GC % of CPU"),
+    ("gc_full", "full GCs"),
+    ("cpu_us_per_chunk_ex_gc", "CPU µs / chunk ex GC"),
     ("kib_per_stream", "KiB / open stream"),
     ("ttft_p50_ms", "TTFT p50 ms"),
     ("ttft_p99_ms", "TTFT p99 ms"),
@@ -142,12 +188,25 @@ COLUMNS = (
 )
 
 
-def run_step(name: str, streams: int, port: int, server_pid: int) -> dict[str, Any]:
-    """One adapter at one step, in a fresh process; a failure is a row saying so."""
+def run_step(
+    name: str,
+    streams: int,
+    port: int,
+    server_pid: int,
+    profile: str | None = None,
+    gc_threshold: tuple[int, int, int] | None = None,
+) -> dict[str, Any]:
+    """One adapter at one step, in a fresh process; a failure is a row saying so. With
+    ``profile`` (a path), the step runs under cProfile and its stats are written there; with
+    ``gc_threshold``, under ``gc.set_threshold(*gc_threshold)``."""
     import subprocess
 
     cmd = [sys.executable, __file__, "--adapter", name, "--streams", str(streams)]
     cmd += ["--port", str(port), "--server-pid", str(server_pid)]
+    if profile:
+        cmd += ["--profile", profile]
+    if gc_threshold:
+        cmd += ["--gc-threshold", ",".join(map(str, gc_threshold))]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=OPEN_LIMIT_S * 3)
     except subprocess.TimeoutExpired:
@@ -176,9 +235,10 @@ def render(rows: list[dict[str, Any]]) -> str:
         if len(mine) >= 2:
             first, last = mine[0], mine[-1]
             ratio = last["cpu_us_per_chunk"] / first["cpu_us_per_chunk"]
+            ex_gc = last["cpu_us_per_chunk_ex_gc"] / first["cpu_us_per_chunk_ex_gc"]
             growth.append(
                 f"{name}: CPU per chunk at {last['streams']:,} is {ratio:.2f}x its value at "
-                f"{first['streams']:,}"
+                f"{first['streams']:,} ({ex_gc:.2f}x without the garbage collector's share)"
             )
     return "\n".join([*lines, "", *growth])
 
@@ -196,7 +256,8 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = COLUMNS[:3]
+    labels = dict(COLUMNS)
+    panels = [(key, labels[key]) for key in ("cpu_us_per_chunk", "kib_per_stream", "ttft_p50_ms")]
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     for axis, (key, label) in zip(axes, panels, strict=True):
         for name in dict.fromkeys(row["adapter"] for row in rows):
@@ -216,14 +277,32 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
     figure.savefig(path, dpi=110)
 
 
+def gc_thresholds(text: str) -> tuple[int, int, int]:
+    """``"50000,20,100"`` -> (50000, 20, 100): the three thresholds of ``gc.set_threshold``."""
+    parts = [int(part) for part in text.split(",")]
+    if len(parts) != 3 or min(parts) < 1:
+        raise argparse.ArgumentTypeError("give three positive integers, e.g. 50000,20,100")
+    return parts[0], parts[1], parts[2]
+
+
 async def main_async(args: argparse.Namespace) -> None:
     adapter = adapters.make_adapter(args.adapter)
     adapter.max_connections = args.streams + 10  # room for every stream at once
     await adapter.open(f"http://127.0.0.1:{args.port}/v1")
+    profile = None
+    if args.profile:
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
     try:
-        print(json.dumps(await measure(adapter, args.streams, args.port)), flush=True)
+        row = await measure(adapter, args.streams, args.port)
     finally:
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(args.profile)
         await adapter.aclose()
+    print(json.dumps(row), flush=True)
 
 
 def main() -> None:
@@ -232,7 +311,13 @@ def main() -> None:
     parser.add_argument("--streams", type=int, required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--profile", metavar="PATH", help="write a cProfile of the step here")
+    parser.add_argument(
+        "--gc-threshold", type=gc_thresholds, metavar="A,B,C", help="gc.set_threshold(A, B, C)"
+    )
     args = parser.parse_args()
+    if args.gc_threshold:
+        gc.set_threshold(*args.gc_threshold)
     limit = raise_open_file_limit()
     if limit < args.streams + 100:
         raise SystemExit(f"open-file limit {limit} is too low for {args.streams} streams")

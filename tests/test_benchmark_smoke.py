@@ -74,6 +74,9 @@ def test_the_scale_mode_runs_both_backends_at_a_tiny_step() -> None:
     assert set(rows) == {"chatsdk", "chatsdk-aiohttp"}, proc.stdout
     for cells in rows.values():
         assert cells[1] == "20"  # streams
+        cpu, gc_pct, _full, cpu_ex_gc = (float(cell) for cell in cells[2:6])
+        assert 0 <= gc_pct < 100
+        assert 0 < cpu_ex_gc <= cpu
         assert cells[-2] == "20"  # one connection per open stream, as the server counted them
         assert cells[-1] == "0"  # no stream failed
 
@@ -95,3 +98,19 @@ def test_the_sdk_floor_replays_the_span_and_records_of_one_traced_call() -> None
     assert cost["span_attributes"] >= 10
     assert cost["records"] == 3
     assert cost["us_per_call"] > 0
+
+
+def test_the_scale_modes_gc_timer_counts_a_full_collection() -> None:
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        import gc
+
+        import scale
+
+        with scale.GcTimer() as collector:
+            gc.collect()
+        gc.collect()  # after the block: not counted
+    finally:
+        sys.path.remove(str(RUN.parent))
+    assert collector.collections[2] == 1
+    assert collector.seconds > 0
