@@ -329,14 +329,14 @@ def make_client(
     if backend == "aiohttp":
         # Imported here: aiohttp loads only for a client that asks for it.
         try:
-            from ._aiohttp import AiohttpTransport
+            from ._aiohttp import AiohttpClient, AiohttpTransport
         except ImportError as exc:
             raise ImportError(
                 "backend='aiohttp' needs aiohttp: pip install 'chatsdk[aiohttp]' (or leave "
                 f"backend out, or unset CHATSDK_BACKEND, for the default httpx backend). {exc}"
             ) from exc
 
-        return httpx.AsyncClient(transport=AiohttpTransport(limits), timeout=timeout)
+        return AiohttpClient(AiohttpTransport(limits), timeout)
     client = httpx.AsyncClient(limits=limits, timeout=timeout)
     _use_linear_pool(client._transport, httpcore_version)
     return client

@@ -61,10 +61,10 @@ async def counting_server(*replies: Reply) -> AsyncIterator[CountingServer]:
 
 def client_for(server: RawServer, **kwargs: object) -> chatsdk.AsyncChatClient:
     kwargs.setdefault("max_retries", 0)
+    kwargs.setdefault("backend", "aiohttp")
     return chatsdk.AsyncChatClient(
         api_key=KEY,
         base_url=server.base_url,
-        backend="aiohttp",
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -93,6 +93,37 @@ async def test_chatsdk_headers_are_sent_as_they_are_and_no_others_of_aiohttp() -
     assert f"user-agent: chatsdk/{chatsdk.__version__}" in head
     assert "aiohttp" not in head
     assert head.count("accept-encoding:") == 1
+
+
+@pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
+async def test_a_cookie_the_server_sets_is_sent_back_on_either_backend(backend: str) -> None:
+    # A load balancer's affinity cookie, say: kept for the client's life on both backends.
+    body = json.dumps(completion()).encode()
+    sets = response(body=body, headers={"set-cookie": "affinity=node-7; Path=/"})
+    async with counting_server(sets, response(body=body)) as server:
+        async with client_for(server, backend=backend) as client:
+            for _ in range(2):
+                await client.chat.completions.create(model="m", messages=MESSAGES)
+    first, second = (r.split(b"\r\n\r\n")[0].decode().lower() for r in server.requests)
+    assert "cookie:" not in first
+    assert second.count("cookie:") == 1
+    assert "cookie: affinity=node-7" in second
+
+
+async def test_the_backends_http_client_refuses_auth_redirects_and_use_after_close() -> None:
+    async with counting_server(response(body=json.dumps(completion()).encode())) as server:
+        client = client_for(server)
+        async with client:
+            http = client._http
+            request = http.build_request("GET", server.base_url)
+            with pytest.raises(ValueError, match="takes no auth and follows no redirects"):
+                await http.send(request, auth=httpx.BasicAuth("user", "pass"))
+            with pytest.raises(ValueError, match="follows no redirects"):
+                await http.send(request, follow_redirects=True)
+            reply = await http.send(request)  # not streamed: the body is read
+            assert reply.content == json.dumps(completion()).encode()
+        with pytest.raises(RuntimeError, match="client has been closed"):
+            await http.send(request)
 
 
 async def test_the_connection_is_reused_after_a_stream_ends() -> None:
