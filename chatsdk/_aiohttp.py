@@ -21,8 +21,9 @@ on trio. This module imports aiohttp, so it is imported only when the backend is
 :class:`AiohttpClient` is the ``httpx.AsyncClient`` the backend sends with: it builds requests as
 httpx does, and hands each one straight to the transport. httpx's ``send`` would run its auth
 flow, redirect loop, event hooks and cookie jar on the way, which chatsdk's own client uses none
-of: about a fifth of the backend's CPU per request, and of its time to the first token. Cookies a
-server sets are kept by aiohttp's jar instead, for the client's life, as httpx keeps them.
+of: about a fifth of the backend's CPU per buffered request, a tenth of its time to the first
+token. Cookies a server sets are kept by aiohttp's jar instead, for the client's life, as httpx
+keeps them.
 
 Example::
 
