@@ -44,11 +44,19 @@ from ._options import (
     check_deadline,
     check_headers,
     check_http_client,
+    check_telemetry,
     connection_limits,
     retry_policy,
 )
 from ._retry import RetryPolicy
-from ._settings import has_credentials, merge_headers, not_found_hint, parse_base_url, unsendable
+from ._settings import (
+    closed_pool,
+    has_credentials,
+    merge_headers,
+    not_found_hint,
+    parse_base_url,
+    unsendable,
+)
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -149,9 +157,7 @@ class AsyncChatClient:
         self.retry = retry_policy(retry, max_retries)
         self.deadline = check_deadline(deadline)
         self._gate = make_gate(max_concurrency, rate_limit)  # shared by with_options() clients
-        if not isinstance(telemetry, bool):
-            raise TypeError(f"telemetry must be True or False, not {type(telemetry).__name__}")
-        self.telemetry = telemetry
+        self.telemetry = check_telemetry(telemetry)
         self._set_headers()
         self._owns_http = http_client is None
         # The event loop the HTTP client's connections belong to, once it has been used.
@@ -206,6 +212,7 @@ class AsyncChatClient:
         default_headers: Mapping[str, str | None] | None = None,
         deadline: float | None = NOT_GIVEN,
         retry: RetryPolicy = NOT_GIVEN,
+        telemetry: bool = NOT_GIVEN,
     ) -> Self:
         """A client with some settings changed, on this client's connection pool.
 
@@ -231,6 +238,8 @@ class AsyncChatClient:
             derived.retry = retry_policy(self.retry if retry is NOT_GIVEN else retry, max_retries)
         if deadline is not NOT_GIVEN:
             derived.deadline = check_deadline(deadline)
+        if telemetry is not NOT_GIVEN:
+            derived.telemetry = check_telemetry(telemetry)
         if default_headers is not None:
             check_headers(default_headers, "default_headers")
             derived._default_headers = dict(self._default_headers)
@@ -355,16 +364,7 @@ class AsyncChatClient:
             params = [*self._base_query, *httpx.QueryParams(params).multi_items()]
         http = self._http_here()
         if http.is_closed:
-            raise APIConnectionError(
-                "The client this one was derived from with with_options() is closed, and with "
-                "it the connection pool they share; keep it open while derived clients are used."
-                if self._pool_owner is not self
-                else "This client is closed (by aclose() or the end of its 'async with' block); "
-                "make a new AsyncChatClient, or keep this one open while it is used."
-                if self._owns_http
-                else "The http_client given to this client is closed; keep it open while the "
-                "client is used, or leave http_client out."
-            )
+            raise closed_pool(self._pool_owner is not self, self._owns_http)
         request = http.build_request(
             method,
             url,

@@ -32,6 +32,7 @@ __all__ = [
     "check_headers",
     "check_http_client",
     "check_json",
+    "check_telemetry",
     "connection_limits",
     "retry_policy",
 ]
@@ -85,6 +86,13 @@ def check_deadline(deadline: Any) -> float | None:
     if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or deadline <= 0:
         raise TypeError(f"deadline must be a positive number of seconds or None, not {deadline!r}.")
     return float(deadline)
+
+
+def check_telemetry(telemetry: object) -> bool:
+    """``telemetry`` as given when it is ``True`` or ``False``; anything else is a ``TypeError``."""
+    if not isinstance(telemetry, bool):
+        raise TypeError(f"telemetry must be True or False, not {type(telemetry).__name__}")
+    return telemetry
 
 
 def retry_policy(base: Any, max_retries: Any = NOT_GIVEN) -> RetryPolicy:

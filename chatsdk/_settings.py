@@ -17,9 +17,17 @@ from typing import Any
 import httpx
 
 from . import _json
+from ._exceptions import APIConnectionError
 from ._logging import SECRET_HEADERS
 
-__all__ = ["has_credentials", "merge_headers", "not_found_hint", "parse_base_url", "unsendable"]
+__all__ = [
+    "closed_pool",
+    "has_credentials",
+    "merge_headers",
+    "not_found_hint",
+    "parse_base_url",
+    "unsendable",
+]
 
 # A path segment naming an API version (v1, v1beta, v2): a base_url without one is often the
 # reason for a 404.
@@ -97,3 +105,22 @@ def unsendable(body: Mapping[str, Any], exc: BaseException) -> Exception:
             f"{culprit} is nested too deeply to be sent as JSON (does it contain itself?)."
         )
     return TypeError(f"{culprit} cannot be sent as JSON: {exc}")
+
+
+def closed_pool(derived: bool, owns_http: bool) -> APIConnectionError:
+    """The error for a call on a closed pool: a ``derived`` client's (from ``with_options()``),
+    the client's own (``owns_http``), or an ``http_client`` it was given."""
+    if derived:
+        return APIConnectionError(
+            "The client this one was derived from with with_options() is closed, and with it the "
+            "connection pool they share; keep it open while derived clients are used."
+        )
+    if owns_http:
+        return APIConnectionError(
+            "This client is closed (by aclose() or the end of its 'async with' block); make a new "
+            "AsyncChatClient, or keep this one open while it is used."
+        )
+    return APIConnectionError(
+        "The http_client given to this client is closed; keep it open while the client is used, "
+        "or leave http_client out."
+    )

@@ -283,6 +283,20 @@ async def test_a_client_with_telemetry_off_and_uninstrument_record_nothing(
         chatsdk.AsyncChatClient(base_url="http://127.0.0.1:9/v1", telemetry="no")  # type: ignore[arg-type]
 
 
+async def test_with_options_turns_telemetry_off_or_on_for_the_derived_client_only(
+    recorded: Recorded,
+) -> None:
+    async with serve() as server, server.client() as client:
+        quiet = client.with_options(telemetry=False)
+        await quiet.chat.completions.create(model="quiet", messages=MESSAGES)
+        await client.chat.completions.create(model="traced", messages=MESSAGES)
+        loud = quiet.with_options(telemetry=True)
+        await loud.chat.completions.create(model="loud", messages=MESSAGES)
+        with pytest.raises(TypeError, match="telemetry must be True or False, not str"):
+            client.with_options(telemetry="off")  # type: ignore[arg-type]
+    assert [span.name for span in recorded.spans] == ["chat traced", "chat loud"]
+
+
 def test_import_chatsdk_does_not_import_opentelemetry() -> None:
     code = "import sys, chatsdk; print(any(m.startswith('opentelemetry') for m in sys.modules))"
     result = subprocess.run(
