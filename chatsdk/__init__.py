@@ -25,6 +25,7 @@ cycle (a test walks the imports), and every module's docstring says its one job:
              _batch         run_batch: many requests at a bounded concurrency, results as
                             they finish
     layer 2  _streaming     AsyncChatStream: decodes and folds the events of its reply
+             _parsed_stream AsyncParsedChatStream: a structured answer's stream, final() typed
              _reader        one attempt's body as events: framed, idle-bounded, drained
              _call          one call's life: send, retry, wait, deadline, read; httpx ends here
              _gate          a client's concurrency slots and rate limiter; a call's ticket
@@ -126,6 +127,7 @@ from ._models import (
 )
 from ._params import CreateParams, MessageParam
 from ._parsed import ParsedChatCompletion, ParsedChatCompletionMessage, ParsedChoice
+from ._parsed_stream import AsyncParsedChatStream
 from ._retry import RetryPolicy
 from ._streaming import AsyncChatStream
 from ._telemetry import instrument, uninstrument
@@ -143,6 +145,7 @@ __all__ = [
     "AsyncAzureChatClient",
     "AsyncChatClient",
     "AsyncChatStream",
+    "AsyncParsedChatStream",
     "AuthenticationError",
     "BadRequestError",
     "BatchInputError",

@@ -21,6 +21,7 @@ from ._models import ChatCompletion
 from ._options import check_json
 from ._params import CreateParams, MessageParam, build_body, split_options
 from ._parsed import ParsedChatCompletion, ParsedT, parse_completion
+from ._parsed_stream import AsyncParsedChatStream, open_stream
 from ._streaming import AsyncChatStream
 from ._structured import with_output_format
 from ._telemetry import start_chat
@@ -73,7 +74,7 @@ class Completions:
         response_format: type[ParsedT],
         stream: Literal[True],
         **params: Unpack[CreateParams],
-    ) -> AsyncChatStream: ...
+    ) -> AsyncParsedChatStream[ParsedT]: ...
 
     @overload
     async def create(
@@ -156,13 +157,13 @@ class Completions:
             trace = call.trace = start_chat(call.request.url, body, call.clock)
         if trace is None:
             if stream:
-                return AsyncChatStream(call, await call.send(), output_format)
+                return open_stream(call, await call.send(), output_format)
             reply = await _read_completion(call)
         else:
             token = trace.activate()
             try:
                 if stream:
-                    return AsyncChatStream(call, await call.send(), output_format)
+                    return open_stream(call, await call.send(), output_format)
                 reply = await _read_completion(call)
             except BaseException as exc:
                 trace.fail(exc, call.attempts)

@@ -137,6 +137,7 @@ LAYER_2 = [
     "chatsdk._call",
     "chatsdk._reader",
     "chatsdk._streaming",
+    "chatsdk._parsed_stream",
     "chatsdk._pool",
     "chatsdk._gate",
     "chatsdk._loops",

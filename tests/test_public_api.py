@@ -26,6 +26,7 @@ EXPECTED = {
     "AsyncAzureChatClient",
     "AsyncChatClient",
     "AsyncChatStream",
+    "AsyncParsedChatStream",
     "AuthenticationError",
     "BadRequestError",
     "Chat",

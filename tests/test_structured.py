@@ -190,9 +190,20 @@ async def test_streamed_partial_objects_then_the_validated_answer() -> None:
     ]
     done = [e for e in events if e.type == "content.done"]
     assert done[0].parsed == Answer.model_validate(ANSWER)
+    assert isinstance(stream, chatsdk.AsyncParsedChatStream)
     assert isinstance(final, chatsdk.ParsedChatCompletion)
     assert final.choices[0].message.parsed == Answer.model_validate(ANSWER)
     assert final.attempts == 1
+
+
+async def test_a_stream_without_a_format_is_a_plain_stream() -> None:
+    body = sse(chunk("hi"), chunk(finish_reason="stop"))
+    async with mock_client(lambda request: sse_response(body)) as client:
+        stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        async with stream:
+            final = await stream.final()
+    assert type(stream) is chatsdk.AsyncChatStream
+    assert type(final) is chatsdk.ChatCompletion
 
 
 async def test_a_stream_cut_by_length_raises_output_parse_error() -> None:

@@ -27,6 +27,15 @@ async def parsed(client: chatsdk.AsyncChatClient) -> None:
         model="m", messages=MESSAGES, response_format={"type": "text"}
     )
     assert_type(as_text, chatsdk.ChatCompletion)
+    stream = await client.chat.completions.create(
+        model="m", messages=MESSAGES, response_format=Answer, stream=True
+    )
+    assert_type(stream, chatsdk.AsyncParsedChatStream[Answer])
+    async with stream as entered:
+        assert_type(entered, chatsdk.AsyncParsedChatStream[Answer])
+        final = await entered.final()
+    assert_type(final, chatsdk.ParsedChatCompletion[Answer])
+    assert_type(final.choices[0].message.parsed, Answer | None)
 
 
 async def events(stream: chatsdk.AsyncChatStream) -> None:
