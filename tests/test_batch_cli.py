@@ -12,8 +12,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ RUN_TIMEOUT = 20.0  # seconds for one command to finish
 WAIT = 10.0  # seconds for an expected state to be reached
 TOTAL = 20
 HOLD = 60.0  # seconds a held request waits; the client's leaving ends it at once
+CONCURRENCY = 4  # the batch's -c in the kill tests
 
 
 @pytest.fixture
@@ -76,14 +78,21 @@ def batch(server: LocalServer, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def answer_only(server: LocalServer, allowed: int) -> None:
-    """From now on, answer ``allowed`` chat requests and hold every later one open."""
+def answer_only(server: LocalServer, allowed: int) -> threading.Event:
+    """From now on, answer ``allowed`` chat requests and hold every later one open; the event
+    is set when every slot of the batch holds one of those."""
     start = len(server.chat_requests)
+    all_held = threading.Event()
 
     def gate(index: int, body: Any) -> Faults | None:
-        return None if index - start < allowed else Faults(delay=HOLD)
+        if index - start < allowed:
+            return None
+        if index - start == allowed + CONCURRENCY - 1:
+            all_held.set()
+        return Faults(delay=HOLD)
 
     server.faults = gate
+    return all_held
 
 
 def complete_lines(path: Path) -> list[str]:
@@ -93,18 +102,17 @@ def complete_lines(path: Path) -> list[str]:
     return data.splitlines()[: data.count("\n")]
 
 
-def wait_until(condition: Callable[[], bool], process: subprocess.Popen[str]) -> None:
-    """Bounded wait for a state the running batch reaches and then keeps."""
+def wait_for(event: threading.Event, process: subprocess.Popen[str]) -> None:
+    """Wait for ``event``, at most WAIT seconds, while the batch runs."""
     deadline = time.monotonic() + WAIT
-    while not condition():
+    while not event.wait(timeout=0.05):
         assert process.poll() is None, f"the batch ended early: {process.communicate()}"
         assert time.monotonic() < deadline, "the batch did not reach the expected state"
-        time.sleep(0.005)
 
 
 def start(server: LocalServer, inp: Path, out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*COMMAND, str(inp), "-o", str(out), "-c", "4", "--max-retries", "0"],
+        [*COMMAND, str(inp), "-o", str(out), "-c", str(CONCURRENCY), "--max-retries", "0"],
         env=env_for(server),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -116,13 +124,13 @@ def run_and_kill(server: LocalServer, inp: Path, out: Path, new_results: int, si
     """Run the batch until ``new_results`` more lines are in ``out`` with requests in flight,
     then send ``sig``; returns the process's stderr."""
     before = len(complete_lines(out))
-    sent_before = len(server.chat_requests)
-    answer_only(server, new_results)
+    all_held = answer_only(server, new_results)
     process = start(server, inp, out)
     try:
-        wait_until(lambda: len(complete_lines(out)) == before + new_results, process)
-        # ... and the next requests are held in flight, so the kill lands mid-batch.
-        wait_until(lambda: len(server.chat_requests) - sent_before > new_results, process)
+        # Each slot of the batch takes its next request only after the result of the one it
+        # held is written, so once every slot holds a request that gets no answer, the answered
+        # ones are all in the output, and the kill lands with requests in flight.
+        wait_for(all_held, process)
         process.send_signal(sig)
         _, stderr = process.communicate(timeout=RUN_TIMEOUT)
     finally:
@@ -343,14 +351,14 @@ def test_a_progress_bar_on_a_terminal_only(server: LocalServer, tmp_path: Path) 
 def test_a_second_run_on_the_same_output_stops_at_once(server: LocalServer, tmp_path: Path) -> None:
     inp, out = tmp_path / "requests.jsonl", tmp_path / "results.jsonl"
     write_input(inp)
-    answer_only(server, 0)
+    all_held = answer_only(server, 0)
     first = start(server, inp, out)
     try:
-        wait_until(lambda: len(server.chat_requests) == 4, first)  # it holds the file
+        wait_for(all_held, first)  # it holds the file, and four requests
         second = batch(server, str(inp), "-o", str(out))
         assert second.returncode == 2
         assert "another chatsdk batch is writing to" in second.stderr
-        assert len(server.chat_requests) == 4  # the first run's four in flight, no more
+        assert len(server.chat_requests) == CONCURRENCY  # the first run's in flight, no more
     finally:
         first.kill()
         first.communicate()
