@@ -297,6 +297,19 @@ async def test_with_options_turns_telemetry_off_or_on_for_the_derived_client_onl
     assert [span.name for span in recorded.spans] == ["chat traced", "chat loud"]
 
 
+async def test_spans_alone_with_a_no_op_meter_provider(recorded: Recorded) -> None:
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    chatsdk.instrument(tracer_provider=recorded.tracer_provider, meter_provider=NoOpMeterProvider())
+    async with serve() as server, server.client() as client:
+        await client.chat.completions.create(model="m", messages=MESSAGES)
+        stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        async with stream:
+            await stream.final()
+    assert [span.name for span in recorded.spans] == ["chat m", "chat m"]
+    assert recorded.points("gen_ai.client.operation.duration") == []
+
+
 def test_import_chatsdk_does_not_import_opentelemetry() -> None:
     code = "import sys, chatsdk; print(any(m.startswith('opentelemetry') for m in sys.modules))"
     result = subprocess.run(
