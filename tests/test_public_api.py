@@ -94,7 +94,6 @@ EXPECTED |= {
 }
 
 
-
 def test_exported_names() -> None:
     assert set(chatsdk.__all__) == EXPECTED
     for name in chatsdk.__all__:
