@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                 # full run (a few minutes on 2 cores)
     python benchmarks/run.py --smoke         # tiny sizes: checks the harness works, no timing value
+    python benchmarks/run.py --quick         # the figures the targets are read from, 3 repeats
     python benchmarks/run.py --only stream_long --repeat 7 --json out.json
     python benchmarks/run.py --only buffered_c50 \
         --adapters floor,floor-httpx-defaults,floor-fastpool
@@ -37,6 +38,8 @@ from client import FIGURES, SIZES  # noqa: E402
 # rate_limit is chatsdk's alone (benchmarks/ratelimit.py): client limits against a server
 # enforcing the same ones.
 ALL_FIGURES = ("import", *FIGURES, "rate_limit")
+# --quick: the figures both backends' targets are read from (about 2 minutes on 2 cores).
+QUICK_FIGURES = ("buffered_c50", "stream_long", "stream_many", "ttft")
 
 # (figure, metric, unit, lower is better)
 METRICS = {
@@ -382,6 +385,12 @@ def main() -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat (for CI)")
     parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"only the figures the backends' targets are read from ({', '.join(QUICK_FIGURES)}), "
+        "3 repeats",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         metavar="FIGURE",
@@ -421,14 +430,14 @@ def main() -> None:
         run_scale(args, parser)
         return
 
-    figures = list(ALL_FIGURES)
+    figures = list(QUICK_FIGURES if args.quick else ALL_FIGURES)
     if args.only:
         figures = [f for spec in args.only for f in spec.split(",") if f]
         unknown = [f for f in figures if f not in ALL_FIGURES]
         if unknown:
             parser.error(f"unknown figure(s) {unknown}; choose from {', '.join(ALL_FIGURES)}")
     size = "smoke" if args.smoke else "full"
-    repeat = args.repeat or (1 if args.smoke else 5)
+    repeat = args.repeat or (1 if args.smoke else 3 if args.quick else 5)
     import_runs = args.import_runs or (1 if args.smoke else 9)
 
     requested = [a for a in args.adapters.split(",") if a]

@@ -114,3 +114,30 @@ def test_the_scale_modes_gc_timer_counts_a_full_collection() -> None:
         sys.path.remove(str(RUN.parent))
     assert collector.collections[2] == 1
     assert collector.seconds > 0
+
+
+def test_the_quick_run_reads_only_the_target_figures_for_both_backends() -> None:
+    pytest.importorskip("aiohttp", reason="the aiohttp backend is in the bench extra")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(RUN),
+            "--quick",
+            "--smoke",
+            "--adapters",
+            "chatsdk,chatsdk-aiohttp,floor",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    measured = {
+        line.split("|")[1].strip()
+        for line in proc.stdout.splitlines()
+        if line.startswith("| ") and "(" in line.split("|")[2]  # a figure's row, with its unit
+    }
+    assert measured == {"buffered_c50", "stream_long", "stream_many", "ttft"}
+    targets = proc.stdout.split("chatsdk-aiohttp /")[1]
+    for figure in ("stream_long", "stream_many", "buffered_c50", "ttft"):
+        assert f"| {figure} |" in targets
