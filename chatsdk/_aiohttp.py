@@ -247,7 +247,7 @@ class AiohttpClient(httpx.AsyncClient):
 
     Only what chatsdk's calls ask of ``send`` is done: no auth flow (chatsdk sets its own
     headers), no redirects (never followed), no event hooks (none are set) and no httpx cookie
-    jar (aiohttp's keeps the cookies). Asking ``send`` for any of those is a ``ValueError``.
+    jar (aiohttp's keeps the cookies). Asking ``send`` for auth or redirects is a ``ValueError``.
 
     Example::
 
