@@ -16,7 +16,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Generic
 
 from ._parsed import ParsedChatCompletion, ParsedT
 from ._streaming import AsyncChatStream
@@ -36,8 +36,7 @@ def open_stream(
     """The stream of ``call``'s 2xx ``response``: parsed at the end when a format was asked."""
     if output_format is None:
         return AsyncChatStream(call, response)
-    stream: AsyncParsedChatStream[Any] = AsyncParsedChatStream(call, response, output_format)
-    return stream
+    return AsyncParsedChatStream(call, response, output_format)
 
 
 class AsyncParsedChatStream(AsyncChatStream, Generic[ParsedT]):
@@ -55,9 +54,6 @@ class AsyncParsedChatStream(AsyncChatStream, Generic[ParsedT]):
     """
 
     __slots__ = ()
-
-    async def __aenter__(self) -> AsyncParsedChatStream[ParsedT]:
-        return self
 
     async def final(self) -> ParsedChatCompletion[ParsedT]:
         """Read the rest of the stream and return the whole reply, parsed; see

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     import httpx
+    from typing_extensions import Self
 
     from ._event_types import StreamEvent
     from ._structured import OutputFormat
@@ -248,7 +249,7 @@ class AsyncChatStream:
         self._end_trace(None)
         await self._reader.release()
 
-    async def __aenter__(self) -> AsyncChatStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
