@@ -24,7 +24,7 @@ def _one_call_recorded() -> tuple[Any, list[tuple[str, float, dict[str, Any]]]]:
     import httpx
     from client import BUFFERED_K
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -55,8 +55,6 @@ def _one_call_recorded() -> tuple[Any, list[tuple[str, float, dict[str, Any]]]]:
     finally:
         chatsdk.uninstrument()
     (span,) = spans.get_finished_spans()
-    from opentelemetry.sdk.metrics.export import HistogramDataPoint
-
     records = []
     data = reader.get_metrics_data()
     for resource in data.resource_metrics if data else ():

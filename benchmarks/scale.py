@@ -67,12 +67,6 @@ class GcTimer:
     def stop(self) -> None:
         gc.callbacks.remove(self._on_gc)
 
-    def __enter__(self) -> GcTimer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()

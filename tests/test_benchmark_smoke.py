@@ -107,9 +107,10 @@ def test_the_scale_modes_gc_timer_counts_a_full_collection() -> None:
 
         import scale
 
-        with scale.GcTimer() as collector:
-            gc.collect()
-        gc.collect()  # after the block: not counted
+        collector = scale.GcTimer().start()
+        gc.collect()
+        collector.stop()
+        gc.collect()  # after stop(): not counted
     finally:
         sys.path.remove(str(RUN.parent))
     assert collector.collections[2] == 1
